@@ -1,0 +1,1 @@
+"""Data layer: item tables (Polyvore, catalogue CSV, synthetic), splits, images, transforms, DataModule."""

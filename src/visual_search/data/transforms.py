@@ -1,0 +1,60 @@
+"""Image transforms built from an encoder's `Preprocess` (eval) plus training augmentation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import v2 as T
+
+from visual_search.encoders.base import Preprocess
+
+Transform = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training augmentation; the encoder's input size and normalisation are applied on top."""
+
+    crop_scale: Sequence[float] = (0.6, 1.0)
+    hflip: float = 0.5
+    color_jitter: float = 0.2
+
+
+def _interpolation(name: str) -> InterpolationMode:
+    return InterpolationMode(name.lower())
+
+
+def _to_normalised_tensor(pre: Preprocess) -> list[Callable]:
+    return [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(pre.mean, pre.std)]
+
+
+def eval_transform(pre: Preprocess) -> Transform:
+    """Resize the shorter side, centre-crop, normalise: what the encoder was trained with."""
+    return T.Compose(
+        [
+            T.Resize(pre.resize_size, interpolation=_interpolation(pre.interpolation), antialias=True),
+            T.CenterCrop(pre.input_size),
+            *_to_normalised_tensor(pre),
+        ]
+    )
+
+
+def train_transform(pre: Preprocess, augment: Augment) -> Transform:
+    """Random resized crop, flip and colour jitter, then the encoder's normalisation."""
+    jitter = augment.color_jitter
+    return T.Compose(
+        [
+            T.RandomResizedCrop(
+                pre.input_size,
+                scale=tuple(augment.crop_scale),
+                interpolation=_interpolation(pre.interpolation),
+                antialias=True,
+            ),
+            T.RandomHorizontalFlip(augment.hflip),
+            T.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter),
+            *_to_normalised_tensor(pre),
+        ]
+    )

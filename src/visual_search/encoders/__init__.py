@@ -1,0 +1,1 @@
+"""Image encoders: one module per model family, all behind the `Encoder` base class."""

@@ -1,0 +1,62 @@
+"""The `Encoder` base class and the `Preprocess` description every encoder carries."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INTERPOLATIONS = ("bilinear", "bicubic")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How images must be prepared for an encoder (the data layer turns this into transforms)."""
+
+    input_size: int = 224  # centre-crop side fed to the network
+    resize_size: int = 256  # shorter side is resized to this before the crop
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bilinear"  # "bilinear" | "bicubic"
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation={self.interpolation!r}: expected one of {INTERPOLATIONS}")
+        if not 0 < self.input_size <= self.resize_size:
+            raise ValueError(f"need 0 < input_size ({self.input_size}) <= resize_size ({self.resize_size})")
+
+    def with_input_size(self, input_size: int | None) -> Preprocess:
+        """A copy cropping `input_size` pixels, keeping the resize/crop ratio (None: unchanged)."""
+        if input_size is None:
+            return self
+        resize_size = round(input_size * self.resize_size / self.input_size)
+        return dataclasses.replace(self, input_size=input_size, resize_size=resize_size)
+
+
+class Encoder(torch.nn.Module, ABC):
+    """Base class: maps preprocessed images (B,3,H,W float, normalised) to embeddings (B, embed_dim)."""
+
+    has_text_tower: bool = False  # True when the encoder can also embed text (`encode_text`)
+
+    def __init__(self, preprocess: Preprocess, embed_dim: int, normalize: bool = True) -> None:
+        super().__init__()
+        self.preprocess = preprocess
+        self.embed_dim = embed_dim
+        self.normalize = normalize
+
+    @abstractmethod
+    def features(self, images: Tensor) -> Tensor:
+        """Raw (unnormalised) features of shape (B, embed_dim)."""
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Features, L2-normalised along the last dimension when `self.normalize`."""
+        return self._maybe_normalize(self.features(images))
+
+    def _maybe_normalize(self, embeddings: Tensor) -> Tensor:
+        return F.normalize(embeddings, dim=-1) if self.normalize else embeddings

@@ -1,0 +1,1 @@
+"""Serving: the HTTP app and micro-batching."""

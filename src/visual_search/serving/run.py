@@ -1,0 +1,14 @@
+"""`serve.py`: the HTTP server. Until the serving issue lands, it prepares the data and says so."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from visual_search.data.build import build_items
+from visual_search.errors import UserError
+
+
+def serve(cfg: DictConfig) -> None:
+    """Prepare the data; the server itself is not built yet."""
+    build_items(cfg)
+    raise UserError("serving is not available yet (the data was prepared); use evaluate.py")

@@ -1,0 +1,1 @@
+"""Shared utilities: CLI error handling, logging, paths."""

@@ -1,0 +1,38 @@
+"""Shared fixtures: offline environment, tiny generated datasets, catalogue CSVs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_polyvore(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic dataset in the Polyvore layout (generated once per test session)."""
+    from visual_search.data.synthetic import SyntheticSpec, generate
+
+    spec = SyntheticSpec(
+        num_categories=4, items_per_category=12, image_size=48, num_outfits=12, num_scenes=4, scene_size=96
+    )
+    return generate(spec, tmp_path_factory.mktemp("synthetic") / "polyvore_outfits")
+
+
+def run_script(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run an entry script (evaluate.py, train.py, serve.py) as a user would."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
