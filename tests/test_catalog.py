@@ -59,7 +59,8 @@ def test_bad_rows_are_reported_and_skipped(shop: Path):
 
 def test_split_column_and_one_csv_per_split(shop: Path):
     csv = "image,title,category,split\n" + "".join(
-        f"img/{i}.png,t{i},{'x' if i % 2 else 'y'},{['train', 'gallery', 'query'][i % 3]}\n" for i in range(12)
+        f"img/{i}.png,t{i},{'x' if i % 2 else 'y'},{['train', 'gallery', 'query'][i % 3]}\n"
+        for i in range(12)
     )
     (shop / "cat.csv").write_text(csv)
     table = load_catalog(shop / "cat.csv", SplitSpec(protocol="column", val_fraction=0.25))
@@ -67,14 +68,21 @@ def test_split_column_and_one_csv_per_split(shop: Path):
     assert len(table.splits["train"]) + len(table.splits["val"]) == 4 and len(table.splits["val"]) == 2
     for name in ("gallery", "query"):
         (shop / f"{name}.csv").write_text(
-            "image,title,category\n" + "".join(f"img/{i}.png,t,c{i % 2}\n" for i in range(6 * (name == "query"), 6 * (name == "query") + 6))
+            "image,title,category\n"
+            + "".join(
+                f"img/{i}.png,t,c{i % 2}\n" for i in range(6 * (name == "query"), 6 * (name == "query") + 6)
+            )
         )
-    table = load_catalog({"gallery": str(shop / "gallery.csv"), "query": str(shop / "query.csv")}, SplitSpec())
+    table = load_catalog(
+        {"gallery": str(shop / "gallery.csv"), "query": str(shop / "query.csv")}, SplitSpec()
+    )
     assert len(table.splits["gallery"]) == 6 and len(table.splits["query"]) == 6
 
 
 def test_non_utf8_titles_are_kept_readable(shop: Path):
-    (shop / "cat.csv").write_bytes(b"image,title,category\nimg/0.png,caf\xe9 chair,chairs\nimg/1.png,sofa,chairs\n")
+    (shop / "cat.csv").write_bytes(
+        b"image,title,category\nimg/0.png,caf\xe9 chair,chairs\nimg/1.png,sofa,chairs\n"
+    )
     table = load_catalog(shop / "cat.csv", SplitSpec())
     assert table.items.loc["img/0.png", "title"] == "caf\ufffd chair"
 

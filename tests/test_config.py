@@ -20,11 +20,16 @@ EXPERIMENTS = {
     "train": ["resnet50_finetune", "clip_finetune", "efficientnet_lite0_finetune"],
 }
 DEBUG = {"evaluate": ["tiny"], "train": ["tiny", "fdr", "overfit"]}
-REQUIRED = {"dataset=polyvore": "dataset.root=/data/polyvore_outfits", "dataset=catalog": "dataset.path=c.csv"}
+REQUIRED = {
+    "dataset=polyvore": "dataset.root=/data/polyvore_outfits",
+    "dataset=catalog": "dataset.path=c.csv",
+}
+
 
 def compose_cfg(config_name: str, overrides: list[str]) -> DictConfig:
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose(config_name, overrides=overrides)
+
 
 def targets(node, found: list[str]) -> list[str]:
     """All _target_ strings in a config tree (without resolving interpolations)."""
@@ -39,6 +44,7 @@ def targets(node, found: list[str]) -> list[str]:
             targets(item, found)
     return found
 
+
 @pytest.mark.parametrize("group", GROUPS)
 def test_every_group_option_composes_and_its_targets_exist(group: str):
     options = group_options(group)
@@ -51,14 +57,16 @@ def test_every_group_option_composes_and_its_targets_exist(group: str):
         for target in targets(cfg, []):
             assert callable(get_object(target)), f"{override}: {target} is not importable"
 
+
 def check_missing(cfg: DictConfig) -> list[str]:
     from visual_search.utils.cli import missing_keys
 
     return missing_keys(cfg)
 
+
 def test_every_experiment_and_debug_config_is_covered_and_composes():
-    assert sorted(sum(EXPERIMENTS.values(), [])) == group_options("experiment")
-    assert set(sum(DEBUG.values(), [])) == set(group_options("debug"))
+    assert sorted(e for names in EXPERIMENTS.values() for e in names) == group_options("experiment")
+    assert {d for names in DEBUG.values() for d in names} == set(group_options("debug"))
     for name, experiments in EXPERIMENTS.items():
         for experiment in experiments:
             cfg = compose_cfg(name, [f"experiment={experiment}"])
@@ -70,16 +78,21 @@ def test_every_experiment_and_debug_config_is_covered_and_composes():
             cfg = compose_cfg(name, [f"debug={debug}"])
             assert cfg.dataset.root.spec.num_categories == 4
 
+
 def test_primary_configs_read_like_a_table_of_contents():
     for name in PRIMARY:
         defaults = OmegaConf.load(CONF_DIR / f"{name}.yaml")["defaults"]
         groups = [next(iter(d)) for d in defaults if isinstance(d, DictConfig)]
         assert {"paths", "hydra", "dataset", "encoder", "experiment", "debug"} <= set(groups)
 
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["encoder=foo"], "encoder=foo is not a choice; encoder is one of: clip, efficientnet_lite0, resnet50"),
+        (
+            ["encoder=foo"],
+            "encoder=foo is not a choice; encoder is one of: clip, efficientnet_lite0, resnet50",
+        ),
         (["index.nlsit=3"], "unknown key 'index.nlsit'.*keys there: .*nlist"),
         (["dataset=catalog"], "missing required value 'dataset.path'"),
         (["experiment=resnet50_pretrained,nope"], "experiment=nope is not a choice"),
@@ -91,25 +104,44 @@ def test_bad_command_lines_are_one_clear_line(overrides: list[str], message: str
     with pytest.raises(UserError, match=message):
         check_config("evaluate", overrides)
 
+
 def test_sweeps_and_hydra_overrides_pass_the_check():
-    cfg = check_config("evaluate", ["experiment=resnet50_pretrained,clip_pretrained", "hydra.job.chdir=false"])
+    cfg = check_config(
+        "evaluate", ["experiment=resnet50_pretrained,clip_pretrained", "hydra.job.chdir=false"]
+    )
     assert cfg.approach == "resnet50_pretrained"
+
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["encoder=foo"], 2, "error: encoder=foo is not a choice; encoder is one of: clip, efficientnet_lite0, resnet50"),
+        (
+            ["encoder=foo"],
+            2,
+            "error: encoder=foo is not a choice; encoder is one of: clip, efficientnet_lite0, resnet50",
+        ),
         (["dataset=polyvore"], 2, "error: missing required value 'dataset.root'"),
-        (["dataset=polyvore", "dataset.root=/nonexistent/polyvore"], 1, "error: polyvore: /nonexistent/polyvore/"),
-        (["dataset=catalog", "dataset.path=/nonexistent.csv"], 1, "error: catalogue CSV not found: /nonexistent.csv"),
+        (
+            ["dataset=polyvore", "dataset.root=/nonexistent/polyvore"],
+            1,
+            "error: polyvore: /nonexistent/polyvore/",
+        ),
+        (
+            ["dataset=catalog", "dataset.path=/nonexistent.csv"],
+            1,
+            "error: catalogue CSV not found: /nonexistent.csv",
+        ),
     ],
 )
-def test_entry_script_errors_are_one_line_without_traceback(tmp_path: Path, args: list[str], code: int, message: str):
+def test_entry_script_errors_are_one_line_without_traceback(
+    tmp_path: Path, args: list[str], code: int, message: str
+):
     result = run_script("evaluate.py", *args, f"paths.log_dir={tmp_path}", timeout=120)
     assert result.returncode == code, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
 
 def test_conf_dir_is_the_repository_conf():
     assert Path(CONF_DIR) == ROOT / "conf"

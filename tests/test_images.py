@@ -11,7 +11,12 @@ from visual_search.data.images import ImageLoadError, load_rgb
 
 @pytest.mark.parametrize(
     ("mode", "fmt", "color"),
-    [("RGBA", "PNG", (255, 0, 0, 0)), ("LA", "PNG", (0, 0)), ("CMYK", "JPEG", (0, 255, 255, 0)), ("L", "PNG", 128)],
+    [
+        ("RGBA", "PNG", (255, 0, 0, 0)),
+        ("LA", "PNG", (0, 0)),
+        ("CMYK", "JPEG", (0, 255, 255, 0)),
+        ("L", "PNG", 128),
+    ],
 )
 def test_modes_become_rgb(tmp_path: Path, mode: str, fmt: str, color):
     path = tmp_path / f"x.{fmt.lower()}"
@@ -38,7 +43,12 @@ def test_broken_files_raise_with_reason(tmp_path: Path):
     (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "text.jpg").write_text("not an image")
-    for name, reason in [("truncated.jpg", "cannot decode"), ("empty.jpg", "not an image"), ("text.jpg", "not an image"), ("gone.jpg", "file not found")]:
+    for name, reason in [
+        ("truncated.jpg", "cannot decode"),
+        ("empty.jpg", "not an image"),
+        ("text.jpg", "not an image"),
+        ("gone.jpg", "file not found"),
+    ]:
         with pytest.raises(ImageLoadError, match=reason):
             load_rgb(tmp_path / name)
 

@@ -3,7 +3,13 @@
 import pandas as pd
 import pytest
 
-from visual_search.data.splits import SplitSpec, carve_val, column_protocol, gallery_query_split, seed_protocol
+from visual_search.data.splits import (
+    SplitSpec,
+    carve_val,
+    column_protocol,
+    gallery_query_split,
+    seed_protocol,
+)
 from visual_search.errors import UserError
 
 

@@ -48,7 +48,9 @@ def _read_sources(path: str | Path | Mapping[str, str]) -> pd.DataFrame:
     if isinstance(path, Mapping):
         unknown = set(path) - set(SPLITS)
         if unknown:
-            raise UserError(f"dataset.path has unknown split(s) {sorted(unknown)}; allowed: {', '.join(SPLITS)}")
+            raise UserError(
+                f"dataset.path has unknown split(s) {sorted(unknown)}; allowed: {', '.join(SPLITS)}"
+            )
         frames = [read_csv(Path(p).expanduser()).assign(split=name) for name, p in path.items()]
         return pd.concat(frames, ignore_index=True)
     return read_csv(Path(path).expanduser())
@@ -90,7 +92,9 @@ def load_catalog(
         raise UserError(f"dataset.label=semantic_category but {path} has no semantic_category values")
     frame = frame.assign(
         category_id=frame["category"],
-        semantic_category=frame["semantic_category"].mask(frame["semantic_category"] == "", frame["category"]),
+        semantic_category=frame["semantic_category"].mask(
+            frame["semantic_category"] == "", frame["category"]
+        ),
     )
     items = frame.drop(columns=["source_row"]).set_index("item_id").sort_index()
     labels = items[label]

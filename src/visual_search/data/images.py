@@ -66,4 +66,6 @@ class SkippedImages:
         """Warn with the count and the first reasons; silent when nothing was skipped."""
         if self.reasons:
             first = "; ".join(self.reasons[:5])
-            log.warning("skipped %d unreadable %s: %s%s", len(self), what, first, " ..." if len(self) > 5 else "")
+            log.warning(
+                "skipped %d unreadable %s: %s%s", len(self), what, first, " ..." if len(self) > 5 else ""
+            )

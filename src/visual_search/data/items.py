@@ -85,8 +85,9 @@ class ItemTable:
         """A few human-readable lines: sizes, labels, skipped rows."""
         sizes = ", ".join(f"{s} {len(self.splits.get(s, [])):,}" for s in SPLITS)
         per_class = self.split("gallery")["label"].value_counts()
+        labels = f"{len(self.classes)} labels ({self.label_field})"
         lines = [
-            f"dataset {self.name}: {len(self.items):,} items, {len(self.classes)} labels ({self.label_field})",
+            f"dataset {self.name}: {len(self.items):,} items, {labels}",
             f"splits: {sizes}",
         ]
         if len(per_class):

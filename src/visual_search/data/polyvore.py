@@ -82,14 +82,16 @@ def read_items(root: Path, report: LoadReport) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("item_id", drop=True).sort_index()
 
 
-def load_polyvore(root: str | Path, split: SplitSpec, label: str = "category_id", name: str = "polyvore") -> (
-    ItemTable
-):
+def load_polyvore(
+    root: str | Path, split: SplitSpec, label: str = "category_id", name: str = "polyvore"
+) -> ItemTable:
     """Load a Polyvore-layout folder and split it (seed protocol or the outfit files)."""
     root = Path(root).expanduser()
     for required in (root / METADATA, root / CATEGORIES, root / "images"):
         if not required.exists():
-            raise UserError(f"{name}: {required} not found (dataset.root={str(root)!r}; expected the Polyvore layout)")
+            raise UserError(
+                f"{name}: {required} not found (dataset.root={str(root)!r}; expected the Polyvore layout)"
+            )
     if label not in LABELS:
         raise UserError(f"dataset.label={label!r}; choose one of {', '.join(LABELS)}")
     if split.protocol == "column":

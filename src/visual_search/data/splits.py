@@ -85,9 +85,9 @@ def seed_protocol(labels: pd.Series, spec: SplitSpec) -> dict[str, pd.Index]:
     return splits | carve_val(train, labels, spec)
 
 
-def outfit_protocol(labels: pd.Series, outfit_items: Mapping[str, Sequence[str]], spec: SplitSpec) -> dict[
-    str, pd.Index
-]:
+def outfit_protocol(
+    labels: pd.Series, outfit_items: Mapping[str, Sequence[str]], spec: SplitSpec
+) -> dict[str, pd.Index]:
     """Polyvore outfit files: `train` items train, `valid` items validate, `test` items are split into
     gallery and queries per label. Items of excluded splits are removed from train and val."""
     known = _ids(labels.index)

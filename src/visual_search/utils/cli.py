@@ -96,7 +96,9 @@ def _composition_error(e: Exception, config_name: str, conf_dir: Path) -> str:
     missing = re.search(r"Could not find '([^']+)'", message)
     if missing:
         group, _, value = missing.group(1).rpartition("/")
-        return f"{group}={value} is not a choice; {group} is one of: {', '.join(group_options(group, conf_dir))}"
+        return (
+            f"{group}={value} is not a choice; {group} is one of: {', '.join(group_options(group, conf_dir))}"
+        )
     detail = str(cause).splitlines()[0] if cause is not None else ""
     return f"{message.splitlines()[0]} {detail}".strip()
 
@@ -127,7 +129,9 @@ def check_config(config_name: str, overrides: list[str], conf_dir: Path = CONF_D
         raise UserError(_composition_error(e, config_name, conf_dir)) from e
     missing = missing_keys(cfg)
     if missing:
-        raise UserError(f"missing required value '{missing[0]}'; set it on the command line: {missing[0]}=...")
+        raise UserError(
+            f"missing required value '{missing[0]}'; set it on the command line: {missing[0]}=..."
+        )
     return cfg
 
 
