@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from visual_search.data import synthetic
-from visual_search.data.synthetic import PALETTE, TEMPLATES, SyntheticSpec, ensure_synthetic, generate
+from visual_search.data.synthetic import PALETTE, TEMPLATES, SyntheticSpec, ensure_synthetic, generate, writer
 
 TINY = SyntheticSpec(
     num_categories=4, items_per_category=6, image_size=48, num_outfits=10, num_scenes=4, scene_size=96
@@ -156,7 +156,7 @@ def test_generate_refuses_non_empty_folder(tmp_path: Path) -> None:
 def test_ensure_synthetic_generates_once_then_reuses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger=synthetic.__name__)
+    caplog.set_level(logging.INFO, logger=writer.__name__)
     first = ensure_synthetic(TINY, tmp_path)
     assert first.parent == tmp_path and first.name.startswith("synthetic-")
     marker = (first / "polyvore_item_metadata.json").stat().st_mtime_ns
@@ -164,12 +164,12 @@ def test_ensure_synthetic_generates_once_then_reuses(
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("must not regenerate")
 
-    monkeypatch.setattr(synthetic, "generate", fail)
+    monkeypatch.setattr(writer, "generate", fail)
     second = ensure_synthetic(dataclasses.asdict(TINY), tmp_path)  # a plain mapping is accepted too
     assert second == first
     assert (first / "polyvore_item_metadata.json").stat().st_mtime_ns == marker
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary folders left behind
-    messages = [r.getMessage() for r in caplog.records if r.name == synthetic.__name__]
+    messages = [r.getMessage() for r in caplog.records if r.name == writer.__name__]
     assert any("Generating" in m for m in messages) and any("Reusing" in m for m in messages)
 
 
@@ -180,7 +180,7 @@ def test_ensure_synthetic_crash_leaves_nothing_and_retry_succeeds(
         raise RuntimeError("simulated crash")
 
     with monkeypatch.context() as patch:
-        patch.setattr(synthetic, "_write_scenes", crash)
+        patch.setattr(writer, "_write_scenes", crash)
         with pytest.raises(RuntimeError, match="simulated crash"):
             ensure_synthetic(TINY, tmp_path)
     assert list(tmp_path.iterdir()) == []
