@@ -24,6 +24,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from visual_search.errors import UserError
+from visual_search.utils.runtime import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def check_config(config_name: str, overrides: list[str], conf_dir: Path = CONF_D
 
 
 def launch(main: Callable[[], Any], config_name: str, conf_dir: Path = CONF_DIR) -> None:
-    """Check the command line, then run the `@hydra.main` function."""
+    """Check the command line, tune the process for CPU inference, then run the `@hydra.main` function."""
     os.environ.setdefault("PROJECT_ROOT", str(ROOT))
     args, _ = get_args_parser().parse_known_args(sys.argv[1:])
     if not any(getattr(args, flag, None) for flag in NO_COMPOSE_FLAGS):
@@ -144,6 +145,7 @@ def launch(main: Callable[[], Any], config_name: str, conf_dir: Path = CONF_DIR)
             check_config(args.config_name or config_name, args.overrides, conf_dir)
         except UserError as e:
             fail(str(e), code=2)
+    keep_freed_memory()
     main()
 
 
