@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
-# Set up this checkout: .venv -> a virtualenv cached outside the repo, keyed on the dependency spec,
-# so clones (and CI) with the same dependencies reuse one install. Safe to re-run; a half-built venv
-# from an interrupted run is rebuilt.
+# Set up this checkout. The dependencies live in a virtualenv cached outside the repo, keyed on the
+# dependency spec, so clones (and CI) with the same dependencies share one install. Each checkout gets
+# its own small .venv that sees those dependencies plus its own src/ (never another clone's code).
+# Safe to re-run; a half-built cache from an interrupted run is rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 cache=${VISUAL_SEARCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/visual-search}
-key=$("$python" - <<'PY'
-import hashlib, json, sys, tomllib
+quiet_pip() { grep -v "^WARNING: Location" >&2 || true; }
+
+# The dependency spec (requirement strings) and its key.
+"$python" - > .deps.txt <<'PY'
+import tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-spec = [sys.version_info[:2], project["dependencies"], project.get("optional-dependencies", {})]
-print(hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16])
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["dev"]))
 PY
-)
-venv="$cache/venv-$key"
-if [ ! -f "$venv/.complete" ]; then
-  echo "setup: creating $venv (first time for this dependency spec: a few minutes)"
-  rm -rf "$venv"
+key=$( (cat .deps.txt; "$python" -c 'import sys; print(sys.version_info[:2])') | sha256sum | cut -c1-16)
+deps="$cache/deps-$key"
+if [ ! -f "$deps/.complete" ]; then
+  echo "setup: installing dependencies into $deps (first time for this spec: a few minutes)"
+  rm -rf "$deps"
   mkdir -p "$cache"
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e ".[dev]" 2> >(grep -v "^WARNING: Location" >&2)
-  touch "$venv/.complete"
+  "$python" -m venv "$deps"
+  "$deps/bin/python" -m pip install --quiet --upgrade pip 2> >(quiet_pip)
+  "$deps/bin/python" -m pip install --quiet -r .deps.txt 2> >(quiet_pip)
+  touch "$deps/.complete"
 fi
-# Point the editable install at this checkout (the cached venv may have been built from another clone).
-"$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e . 2> >(grep -v "^WARNING: Location" >&2)
-ln -sfn "$venv" .venv
-echo "setup: .venv -> $venv"
+rm -f .deps.txt
+
+# This checkout's own environment: the cached dependencies + this checkout's src/.
+rm -rf .venv
+"$deps/bin/python" -m venv --without-pip .venv
+site_of() { "$1" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
+site=$(site_of .venv/bin/python)
+echo "import site; site.addsitedir('$(site_of "$deps/bin/python")')" > "$site/visual_search_deps.pth"
+echo "$PWD/src" > "$site/visual_search.pth"
+echo "setup: .venv ready (dependencies from $deps)"
