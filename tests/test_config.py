@@ -10,7 +10,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from tests.conftest import ROOT, run_script
 from visual_search.errors import UserError
-from visual_search.utils.cli import CONF_DIR, check_config, group_options
+from visual_search.utils.cli import CONF_DIR, check_config, group_options, missing_keys
 
 PRIMARY = ("evaluate", "train", "serve")
 GROUPS = ("dataset", "dataset/split", "encoder", "detector", "index", "loss", "trainer", "logger", "paths")
@@ -53,15 +53,9 @@ def test_every_group_option_composes_and_its_targets_exist(group: str):
         override = f"{group}={option}"
         name = "train" if group in ("loss", "trainer") else "evaluate"
         cfg = compose_cfg(name, [override, *[v for k, v in REQUIRED.items() if k == override]])
-        assert not check_missing(cfg), f"{override} leaves required values unset"
+        assert not missing_keys(cfg), f"{override} leaves required values unset"
         for target in targets(cfg, []):
             assert callable(get_object(target)), f"{override}: {target} is not importable"
-
-
-def check_missing(cfg: DictConfig) -> list[str]:
-    from visual_search.utils.cli import missing_keys
-
-    return missing_keys(cfg)
 
 
 def test_every_experiment_and_debug_config_is_covered_and_composes():

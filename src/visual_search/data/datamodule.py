@@ -84,7 +84,6 @@ class RetrievalDataModule(pl.LightningDataModule):
             shuffle=train,
             drop_last=train and len(dataset) > self.batch_size,
             num_workers=self.num_workers,
-            persistent_workers=False,
             collate_fn=collate_skipping,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ class ItemTable:
         if unknown:
             raise ValueError(f"unknown splits {sorted(unknown)}; expected {SPLITS}")
 
-    @property
+    @cached_property
     def classes(self) -> list[str]:
         """Sorted label values over all items: the class index of a label is its position here."""
         return sorted(self.items[self.label_field].astype(str).unique())

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image
 
 from visual_search.data.images import load_rgb
+from visual_search.evaluation.metrics import mean_average_precision
 
 
 def color_histogram(image: Image.Image, bins: int = 8) -> np.ndarray:
@@ -45,3 +47,13 @@ def embed_paths(paths: Sequence[str], name: str) -> torch.Tensor:
     """Baseline features of image files as a (N, D) tensor."""
     feature = BASELINES[name]
     return torch.from_numpy(np.stack([feature(load_rgb(p)) for p in paths]))
+
+
+def score_baseline(gallery: pd.DataFrame, query: pd.DataFrame, name: str) -> float:
+    """mAP (full ranking, L2) of one baseline on a gallery/query split (frames with image and label)."""
+    return mean_average_precision(
+        embed_paths(query["image"].tolist(), name),
+        query["label"].to_numpy(),
+        embed_paths(gallery["image"].tolist(), name),
+        gallery["label"].to_numpy(),
+    )

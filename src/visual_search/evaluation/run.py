@@ -13,7 +13,7 @@ from visual_search.data.build import build_items
 from visual_search.data.datamodule import RetrievalDataModule
 from visual_search.data.transforms import eval_transform
 from visual_search.encoders.base import Encoder
-from visual_search.evaluation.baselines import BASELINES, embed_paths
+from visual_search.evaluation.baselines import BASELINES, score_baseline
 from visual_search.evaluation.embed import embed_loader
 from visual_search.evaluation.metrics import mean_average_precision
 
@@ -34,16 +34,7 @@ def score_encoder(encoder: Encoder, data: RetrievalDataModule) -> float:
 
 def score_baselines(data: RetrievalDataModule) -> dict[str, float]:
     """mAP of each model-free baseline (colour only, shape only) on the same split."""
-    gallery, query = data.frame("gallery"), data.frame("query")
-    return {
-        name: mean_average_precision(
-            embed_paths(query["image"].tolist(), name),
-            query["label"].to_numpy(),
-            embed_paths(gallery["image"].tolist(), name),
-            gallery["label"].to_numpy(),
-        )
-        for name in BASELINES
-    }
+    return {name: score_baseline(data.frame("gallery"), data.frame("query"), name) for name in BASELINES}
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
