@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from visual_search.data.datamodule import RetrievalDataModule
 from visual_search.data.images import SkippedImages
 from visual_search.encoders.base import Encoder
 
@@ -27,3 +33,25 @@ def embed_loader(encoder: Encoder, loader: DataLoader, desc: str) -> tuple[torch
     if not chunks:
         return torch.empty(0, encoder.embed_dim), torch.empty(0, dtype=torch.long)
     return torch.cat(chunks), torch.cat(rows)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """The readable images of a split: their rows of the split's frame, embeddings and embedding time."""
+
+    frame: pd.DataFrame
+    embeddings: np.ndarray
+    seconds: float
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.frame["label"].to_numpy()
+
+
+def embed_split(encoder: Encoder, data: RetrievalDataModule, split: str) -> Embedded:
+    """Embed one split (decode + preprocess + forward, timed together)."""
+    start = time.perf_counter()
+    embeddings, rows = embed_loader(encoder, data.loader(split), split)
+    seconds = time.perf_counter() - start
+    frame = data.frame(split).iloc[rows.numpy()]
+    return Embedded(frame, embeddings.numpy(), seconds)

@@ -1,51 +1,182 @@
-"""`evaluate.py`: embed the gallery and the queries, rank exactly, and report mAP beside model-free
-baselines. (Milvus indexing, QPS and logging build on this.)"""
+"""`evaluate.py`: embed the gallery, index it in Milvus, search with the queries, and report quality and
+speed (printed, saved in the run folder, sent to the loggers and appended to the leaderboard)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from visual_search.data.build import build_items
 from visual_search.data.datamodule import RetrievalDataModule
+from visual_search.data.items import ItemTable
 from visual_search.data.transforms import eval_transform
 from visual_search.encoders.base import Encoder
+from visual_search.errors import UserError
+from visual_search.evaluation import filters, timing
 from visual_search.evaluation.baselines import BASELINES, score_baseline
-from visual_search.evaluation.embed import embed_loader
-from visual_search.evaluation.metrics import mean_average_precision
+from visual_search.evaluation.embed import Embedded, embed_split
+from visual_search.evaluation.leaderboard import Leaderboard
+from visual_search.evaluation.metrics import (
+    ann_recall,
+    exact_top_k,
+    mean_average_precision,
+    topk_metrics,
+    topk_relevance,
+)
+from visual_search.evaluation.publish import publish
+from visual_search.evaluation.report import leaderboard_row, qualitative_grid, query_table, summary_lines
+from visual_search.index.milvus import STORED_FIELDS, MilvusIndex, SearchResult
 
 log = logging.getLogger(__name__)
 
 
-def score_encoder(encoder: Encoder, data: RetrievalDataModule) -> float:
-    """mAP over the full gallery ranking (L2 on the embeddings)."""
-    gallery, gallery_rows = embed_loader(encoder, data.loader("gallery"), "gallery")
-    query, query_rows = embed_loader(encoder, data.loader("query"), "query")
-    return mean_average_precision(
-        query,
-        data.frame("query")["label"].to_numpy()[query_rows.numpy()],
-        gallery,
-        data.frame("gallery")["label"].to_numpy()[gallery_rows.numpy()],
+def category_filter(
+    cfg: DictConfig, encoder: Encoder, items: ItemTable, gallery: Embedded, query: Embedded
+) -> tuple[list[str] | None, dict[str, float]]:
+    """Per-query filter values for the search (None: unfiltered) and the classifier's accuracy."""
+    if cfg.filter not in filters.FILTERS:
+        raise UserError(f"filter={cfg.filter!r}; choose one of {', '.join(filters.FILTERS)}")
+    if cfg.filter == "none":
+        return None, {}
+    if cfg.filter == "oracle":
+        log.info("filter=oracle: each query searches its true category (an upper bound, not a product)")
+        return [items.classes[label] for label in query.labels], {}
+    method = filters.resolve_classifier(cfg.classifier.method, encoder)
+    predicted = filters.predict_labels(
+        method, encoder, items.classes, cfg.classifier.template,
+        gallery.embeddings, gallery.labels, query.embeddings,
+    )  # fmt: skip
+    accuracy = float(np.mean(predicted == query.labels)) if len(predicted) else float("nan")
+    log.info("filter=predicted by the %s classifier: category accuracy %.4f", method, accuracy)
+    return [items.classes[label] for label in predicted], {"category_accuracy": accuracy}
+
+
+def quality(
+    index: MilvusIndex,
+    gallery: Embedded,
+    query: Embedded,
+    result: SearchResult,
+    filter_values: list[str] | None,
+    items: ItemTable,
+    k: int,
+) -> dict[str, float]:
+    """Exact full-ranking mAP of the indexed vectors, the top-K metrics of what the index returned, and
+    how much of the exact (same-filter) top K the approximate index found."""
+    g = index.transform(gallery.embeddings)
+    q = index.transform(query.embeddings)
+    full = mean_average_precision(
+        torch.from_numpy(q), query.labels, torch.from_numpy(g), gallery.labels, index.metric
     )
+    allowed = None
+    if filter_values is not None:
+        wanted = np.array([items.classes.index(v) for v in filter_values])
+        allowed = gallery.labels[None, :] == wanted[:, None]
+    exact = exact_top_k(torch.from_numpy(q), torch.from_numpy(g), k, index.metric, allowed)
+    return {
+        "mAP": full,
+        **topk_metrics(result.rows, query.labels, gallery.labels, k),
+        f"ann_recall@{k}": ann_recall(result.rows, exact),
+    }
 
 
-def score_baselines(data: RetrievalDataModule) -> dict[str, float]:
-    """mAP of each model-free baseline (colour only, shape only) on the same split."""
-    return {name: score_baseline(data.frame("gallery"), data.frame("query"), name) for name in BASELINES}
+def speed(
+    cfg: DictConfig,
+    encoder: Encoder,
+    data: RetrievalDataModule,
+    index: MilvusIndex,
+    query: Embedded,
+    filter_values: list[str] | None,
+    batch_search_seconds: float,
+) -> dict[str, float]:
+    """QPS and latency end to end (one at a time and batched), of the search alone, and of the encoder."""
+    n, k = cfg.timing.single_queries, cfg.k
+    values = filter_values[:n] if filter_values is not None else None
+    paths = query.frame["image"].tolist()[:n]
+    results = {
+        **timing.time_single_queries(encoder, data.eval_transform, index, paths, k, values),
+        "qps_batch": len(query.frame) / (query.seconds + batch_search_seconds),
+        "qps_search": len(query.frame) / batch_search_seconds,
+        **timing.time_single_searches(index, query.embeddings[:n], k, values),
+    }
+    if cfg.timing.forward_batches:
+        batch_size = cfg.datamodule.batch_size
+        results["encoder_ips"] = timing.encoder_throughput(encoder, batch_size, cfg.timing.forward_batches)
+    return results
+
+
+def gallery_fields(gallery: Embedded, label_field: str) -> pd.DataFrame:
+    """The metadata stored beside each gallery vector (`label`: the relevance class, filtered on)."""
+    frame = gallery.frame.reset_index()
+    return frame.assign(label=frame[label_field].astype(str))[list(STORED_FIELDS)]
+
+
+def run_context() -> tuple[Path, str]:
+    """This run's folder and its command-line overrides (plain values outside a Hydra run)."""
+    if not HydraConfig.initialized():
+        return Path.cwd(), ""
+    hydra_cfg = HydraConfig.get()
+    return Path(hydra_cfg.runtime.output_dir), " ".join(hydra_cfg.overrides.task)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Score the configured encoder and the baselines; log and return `{name/mAP: value}`."""
+    """Evaluate one approach end to end; returns its metrics."""
     pl.seed_everything(cfg.seed, verbose=False)
+    run_dir, overrides = run_context()
     items = build_items(cfg)
     encoder: Encoder = instantiate(cfg.encoder)
     make_data = instantiate(cfg.datamodule, _partial_=True)  # objects can't pass through OmegaConf
     data: RetrievalDataModule = make_data(items=items, eval_transform=eval_transform(encoder.preprocess))
-    results = {f"{cfg.approach}/mAP": score_encoder(encoder, data)}
-    results |= {f"baseline_{name}/mAP": value for name, value in score_baselines(data).items()}
-    for key, value in results.items():
-        log.info("%-40s %.4f", key, value)
-    return results
+    gallery, query = embed_split(encoder, data, "gallery"), embed_split(encoder, data, "query")
+    index: MilvusIndex = instantiate(cfg.index)
+    with index:
+        fit = embed_split(encoder, data, "train").embeddings if index.reduction.fit_on == "train" else None
+        index.build(
+            gallery.embeddings,
+            gallery_fields(gallery, items.label_field),
+            f"{items.name}_{cfg.approach}",
+            fit,
+        )
+        filter_values, metrics = category_filter(cfg, encoder, items, gallery, query)
+        start = time.perf_counter()
+        result = index.search(query.embeddings, cfg.k, filter_values)
+        search_seconds = time.perf_counter() - start
+        metrics = quality(index, gallery, query, result, filter_values, items, cfg.k) | metrics
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))  # kept if timing fails
+        metrics |= speed(cfg, encoder, data, index, query, filter_values, search_seconds)
+        setup = {"index": index.describe(), "filter": cfg.filter, "overrides": overrides}
+    if cfg.baselines:
+        metrics |= {
+            f"baseline_{name}/mAP": score_baseline(data.frame("gallery"), data.frame("query"), name)
+            for name in BASELINES
+        }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    relevance = topk_relevance(result.rows, query.labels, gallery.labels)
+    predicted = filter_values if cfg.filter == "predicted" else None
+    table = query_table(query, gallery, result, relevance, items.label_field, predicted)
+    table.to_csv(run_dir / "queries.csv", index=False)
+    grid = qualitative_grid(query, gallery, result, relevance, cfg.grid.queries)
+    grid.save(run_dir / "retrievals.png")
+    loggers = [instantiate(logger) for logger in cfg.logger.values()]
+    publish(loggers, OmegaConf.to_container(cfg, resolve=True), metrics, table=table, image=grid)
+    board = Leaderboard(cfg.leaderboard)
+    board.append(leaderboard_row(cfg.approach, items.name, setup, metrics, str(run_dir)))
+
+    title = f"{cfg.approach} on {items.name}: {setup['index']}, filter={cfg.filter}"
+    for line in summary_lines(title, metrics, cfg.k):
+        log.info(line)
+    log.info(
+        "results in %s (metrics.json, queries.csv, retrievals.png); leaderboard %s",
+        run_dir,
+        board.markdown_path,
+    )
+    return metrics

@@ -1,0 +1,1 @@
+"""Vector index: dimensionality reduction and Milvus collections."""
