@@ -21,6 +21,7 @@ from visual_search.data.datamodule import RetrievalDataModule
 from visual_search.data.items import ItemTable
 from visual_search.data.transforms import eval_transform
 from visual_search.encoders.base import Encoder
+from visual_search.encoders.build import build_encoder
 from visual_search.errors import UserError
 from visual_search.evaluation import filters, timing
 from visual_search.evaluation.baselines import BASELINES, score_baseline
@@ -133,7 +134,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, verbose=False)
     run_dir, overrides = run_context()
     items = build_items(cfg)
-    encoder: Encoder = instantiate(cfg.encoder)
+    encoder = build_encoder(cfg)
     make_data = instantiate(cfg.datamodule, _partial_=True)  # objects can't pass through OmegaConf
     data: RetrievalDataModule = make_data(items=items, eval_transform=eval_transform(encoder.preprocess))
     gallery, query = embed_split(encoder, data, "gallery"), embed_split(encoder, data, "query")
