@@ -85,7 +85,7 @@ def test_primary_configs_read_like_a_table_of_contents():
     [
         (
             ["encoder=foo"],
-            "encoder=foo is not a choice; encoder is one of: clip, efficientnet_lite0, resnet50",
+            "encoder=foo is not a choice; encoder is one of: clip, clip_effl0_minilm, efficientnet_lite0, resnet50",
         ),
         (["index.nlsit=3"], "unknown key 'index.nlsit'.*keys there: .*nlist"),
         (["dataset=catalog"], "missing required value 'dataset.path'"),
@@ -112,7 +112,7 @@ def test_sweeps_and_hydra_overrides_pass_the_check():
         (
             ["encoder=foo"],
             2,
-            "error: encoder=foo is not a choice; encoder is one of: clip, efficientnet_lite0, resnet50",
+            "error: encoder=foo is not a choice; encoder is one of: clip, clip_effl0_minilm, efficientnet_lite0, resnet50",
         ),
         (["dataset=polyvore"], 2, "error: missing required value 'dataset.root'"),
         (

@@ -58,5 +58,9 @@ class Encoder(torch.nn.Module, ABC):
         """Features, L2-normalised along the last dimension when `self.normalize`."""
         return self._maybe_normalize(self.features(images))
 
+    def backbone(self) -> torch.nn.Module:
+        """The image network whose blocks fine-tuning counts when it unfreezes the last N."""
+        return self.model
+
     def _maybe_normalize(self, embeddings: Tensor) -> Tensor:
         return F.normalize(embeddings, dim=-1) if self.normalize else embeddings

