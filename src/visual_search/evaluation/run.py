@@ -121,6 +121,21 @@ def gallery_fields(gallery: Embedded, label_field: str) -> pd.DataFrame:
     return frame.assign(label=frame[label_field].astype(str))[list(STORED_FIELDS)]
 
 
+def index_gallery(
+    cfg: DictConfig,
+    encoder: Encoder,
+    data: RetrievalDataModule,
+    items: ItemTable,
+    index: MilvusIndex,
+    gallery: Embedded,
+) -> str:
+    """Fit the index's reduction (on the gallery or the training split) and index the gallery under the
+    approach's collection name (reused when identical). evaluate.py and serve.py both index here."""
+    fit = embed_split(encoder, data, "train").embeddings if index.reduction.fit_on == "train" else None
+    fields = gallery_fields(gallery, items.label_field)
+    return index.build(gallery.embeddings, fields, f"{items.name}_{cfg.approach}", fit)
+
+
 def run_context() -> tuple[Path, str]:
     """This run's folder and its command-line overrides (plain values outside a Hydra run)."""
     if not HydraConfig.initialized():
@@ -140,13 +155,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     gallery, query = embed_split(encoder, data, "gallery"), embed_split(encoder, data, "query")
     index: MilvusIndex = instantiate(cfg.index)
     with index:
-        fit = embed_split(encoder, data, "train").embeddings if index.reduction.fit_on == "train" else None
-        index.build(
-            gallery.embeddings,
-            gallery_fields(gallery, items.label_field),
-            f"{items.name}_{cfg.approach}",
-            fit,
-        )
+        index_gallery(cfg, encoder, data, items, index, gallery)
         filter_values, metrics = category_filter(cfg, encoder, items, gallery, query)
         start = time.perf_counter()
         result = index.search(query.embeddings, cfg.k, filter_values)
@@ -154,7 +163,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         metrics = quality(index, gallery, query, result, filter_values, items, cfg.k) | metrics
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))  # kept if timing fails
         metrics |= speed(cfg, encoder, data, index, query, filter_values, search_seconds)
-        setup = {"index": index.describe(), "filter": cfg.filter, "overrides": overrides}
+        setup = {
+            "index": index.describe(),
+            "filter": cfg.filter,
+            "overrides": overrides,
+            "collection": index.collection,  # what serve.py serves
+        }
     if cfg.baselines:
         metrics |= {
             f"baseline_{name}/mAP": score_baseline(data.frame("gallery"), data.frame("query"), name)

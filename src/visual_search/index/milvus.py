@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,6 +165,33 @@ class MilvusIndex:
             self._insert(name, vectors, fields)
         self.collection, self._rows, self._dim = name, len(vectors), vectors.shape[1]
         return name
+
+    def attach(self, name: str) -> bool:
+        """Search the existing collection `name` (made earlier by `build`) without rebuilding it; False when
+        there is no such collection. The reduction must need no fitting (`Identity`): a fitted one lives
+        only in the process that built the collection."""
+        if not isinstance(self.reduction, Identity):
+            raise ValueError(f"attach needs reduction=none, not {self.reduction.describe()}: use build")
+        if not self.client.has_collection(name):
+            return False
+        self.client.load_collection(name)
+        fields = self.client.describe_collection(name)["fields"]
+        dim = next(int(f["params"]["dim"]) for f in fields if f["name"] == VECTOR)
+        count = self.client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")
+        built = self.client.describe_index(name, VECTOR).get("params", {})
+        self.nlist_used = int(built.get("nlist", self.nlist))  # what build() chose for this gallery
+        self.collection, self._rows, self._dim = name, int(count[0]["count(*)"]), dim
+        return True
+
+    def scan(self, fields: Sequence[str], batch_size: int = 1000) -> Iterator[list[dict]]:
+        """Every stored row of the collection in row order, `batch_size` rows at a time, with `fields`
+        (any of PRIMARY_KEY, STORED_FIELDS and VECTOR)."""
+        if self.collection is None:
+            raise RuntimeError("scan before build or attach")
+        for start in range(0, self._rows, batch_size):
+            expr = f"{PRIMARY_KEY} >= {start} and {PRIMARY_KEY} < {start + batch_size}"
+            rows = self.client.query(self.collection, filter=expr, output_fields=[PRIMARY_KEY, *fields])
+            yield sorted(rows, key=lambda row: row[PRIMARY_KEY])
 
     def search(
         self,
