@@ -13,6 +13,7 @@ from visual_search.evaluation.metrics import (
     average_precision,
     exact_top_k,
     hit_rate_at_k,
+    leave_one_out_map,
     map_at_k,
     mean_average_precision,
     precision_at_k,
@@ -45,6 +46,17 @@ def test_map_skips_queries_without_relevant_items():
     expected = (1 / 2 + 2 / 3) / 2
     assert math.isclose(mean_average_precision(queries, q_labels, gallery, g_labels), expected)
     assert math.isnan(mean_average_precision(queries[1:], q_labels[1:], gallery, g_labels))
+
+
+def test_leave_one_out_map_never_retrieves_the_query_itself():
+    points = torch.tensor([[0.0], [1.0], [3.0], [3.5]])
+    labels = np.array([0, 1, 0, 1])
+    # item 0 ranks 1, 2, 3 -> relevant at rank 2; item 1: 0, 2, 3 -> rank 3; item 2: 3, 1, 0 -> rank 3;
+    # item 3: 2, 1, 0 -> rank 2
+    expected = (1 / 2 + 1 / 3 + 1 / 3 + 1 / 2) / 4
+    assert math.isclose(leave_one_out_map(points, labels), expected)
+    # a label held by one item only has nothing to find: left out
+    assert math.isclose(leave_one_out_map(points[:3], np.array([0, 1, 0])), 1 / 2)
 
 
 def test_cosine_ignores_norm_and_ip_does_not():

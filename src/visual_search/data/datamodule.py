@@ -21,22 +21,23 @@ Batch = dict[str, Any]
 
 
 class ItemImages(Dataset):
-    """Images of one split: (image tensor or None, row position, label, skip reason)."""
+    """Images of one split: (image tensor or None, row position, label, title, skip reason)."""
 
     def __init__(self, frame: pd.DataFrame, transform: Transform) -> None:
         self.paths = frame["image"].tolist()
         self.labels = frame["label"].tolist()
+        self.titles = frame["title"].fillna("").astype(str).tolist()
         self.transform = transform
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = {"index": index, "label": self.labels[index], "title": self.titles[index], "skipped": None}
         try:
-            image = self.transform(load_rgb(self.paths[index]))
+            return {**sample, "image": self.transform(load_rgb(self.paths[index]))}
         except ImageLoadError as e:
-            return {"image": None, "index": index, "label": self.labels[index], "skipped": str(e)}
-        return {"image": image, "index": index, "label": self.labels[index], "skipped": None}
+            return {**sample, "image": None, "skipped": str(e)}
 
 
 def collate_skipping(samples: list[dict[str, Any]]) -> Batch:
@@ -46,6 +47,7 @@ def collate_skipping(samples: list[dict[str, Any]]) -> Batch:
         "image": torch.stack([s["image"] for s in good]) if good else torch.empty(0),
         "index": torch.tensor([s["index"] for s in good], dtype=torch.long),
         "label": torch.tensor([s["label"] for s in good], dtype=torch.long),
+        "title": [s["title"] for s in good],
         "skipped": [s["skipped"] for s in samples if s["image"] is None],
     }
 

@@ -9,6 +9,11 @@ from visual_search.encoders.base import Encoder
 
 
 def build_encoder(cfg: DictConfig) -> Encoder:
-    """Instantiate `cfg.encoder` (in eval mode). Evaluation and serving both build their encoder here."""
+    """The fine-tuned encoder of `cfg.checkpoint` when set (its own encoder config comes with it),
+    else `cfg.encoder`; in eval mode. Evaluation and serving both build their encoder here."""
+    if cfg.get("checkpoint"):
+        from visual_search.training.module import load_finetuned
+
+        return load_finetuned(cfg.checkpoint)
     encoder: Encoder = instantiate(cfg.encoder)
     return encoder.eval()

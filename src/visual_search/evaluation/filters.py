@@ -1,7 +1,8 @@
 """The category filter of a search: none, the query's true category (oracle) or a predicted one.
 
-Predictions come from a classifier on the query embedding: zero-shot from the category names when the
-encoder has a text tower (CLIP), otherwise the nearest category centroid of the labelled gallery.
+Predictions come from a classifier on the query embedding: the category head a fine-tuned encoder was
+trained with, zero-shot from the category names when the encoder has a text tower (CLIP), otherwise the
+nearest category centroid of the labelled gallery.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from visual_search.encoders.base import Encoder
 from visual_search.errors import UserError
 
 FILTERS = ("none", "oracle", "predicted")
-CLASSIFIERS = ("auto", "centroid", "zero_shot")
+CLASSIFIERS = ("auto", "head", "zero_shot", "centroid")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -41,12 +42,29 @@ def zero_shot(encoder: Encoder, class_names: list[str], template: str, queries: 
     return np.argmax(_unit(queries) @ _unit(text).T, axis=1)
 
 
+def has_head(encoder: Encoder) -> bool:
+    """True for a fine-tuned encoder whose training objective has a category head."""
+    return bool(getattr(encoder, "can_classify", False))
+
+
+def head(encoder: Encoder, class_names: list[str], queries: np.ndarray) -> np.ndarray:
+    """Index into `class_names` of the category the encoder's trained head predicts for each query."""
+    if not has_head(encoder):
+        raise UserError("classifier.method=head needs a fine-tuned checkpoint trained with a category head")
+    lookup = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(encoder.class_names) - set(lookup))
+    if unknown:
+        raise UserError(f"the checkpoint's categories are not this dataset's (e.g. {unknown[:3]})")
+    return np.array([lookup[encoder.class_names[i]] for i in encoder.classify(queries)], dtype=np.int64)
+
+
 def resolve_classifier(method: str, encoder: Encoder) -> str:
-    """`auto` picks zero-shot for encoders with a text tower and the centroid classifier otherwise."""
+    """`auto` picks the trained head when there is one, else zero-shot for encoders with a text tower,
+    else the centroid classifier."""
     if method not in CLASSIFIERS:
         raise UserError(f"classifier.method={method!r}; choose one of {', '.join(CLASSIFIERS)}")
     if method == "auto":
-        return "zero_shot" if encoder.has_text_tower else "centroid"
+        return "head" if has_head(encoder) else "zero_shot" if encoder.has_text_tower else "centroid"
     return method
 
 
@@ -60,6 +78,8 @@ def predict_labels(
     queries: np.ndarray,
 ) -> np.ndarray:
     """Predicted class index of each query embedding with the resolved `method`."""
+    if method == "head":
+        return head(encoder, class_names, queries)
     if method == "zero_shot":
         return zero_shot(encoder, class_names, template, queries)
     return nearest_centroid(gallery, gallery_labels, queries)

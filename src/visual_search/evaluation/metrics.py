@@ -45,7 +45,18 @@ def mean_average_precision(
 ) -> float:
     """mAP over the full gallery ranking; relevant = same label. Queries without any relevant gallery
     item are left out (their AP is undefined)."""
-    order = rank_gallery(queries, gallery, metric).numpy()
+    return _map_of_ranking(rank_gallery(queries, gallery, metric).numpy(), query_labels, gallery_labels)
+
+
+def leave_one_out_map(embeddings: torch.Tensor, labels: np.ndarray, metric: str = "L2") -> float:
+    """mAP of every item querying all the others (validation on one labelled set, no gallery split)."""
+    scores = similarity(embeddings, embeddings, metric).fill_diagonal_(float("-inf"))
+    order = torch.argsort(scores, dim=1, descending=True, stable=True)[:, :-1]  # itself ranks last: drop
+    return _map_of_ranking(order.numpy(), labels, labels)
+
+
+def _map_of_ranking(order: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray) -> float:
+    """Mean AP of (Q, G) gallery rankings; queries without a relevant item are left out."""
     relevant = np.asarray(gallery_labels)[order] == np.asarray(query_labels)[:, None]
     aps = np.array([average_precision(row) for row in relevant])
     return float(np.nanmean(aps)) if np.isfinite(aps).any() else float("nan")

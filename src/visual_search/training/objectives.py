@@ -1,0 +1,93 @@
+"""Training objectives: what a batch's embeddings are optimised for (the `loss` config group).
+
+Each objective is built with the embedding size and the number of categories, may own trainable
+parameters (a category head, ArcFace's class centres), and can say which category an embedding belongs to
+when it has a head (`logits`): that head powers `filter=predicted` after fine-tuning.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from open_clip.loss import ClipLoss
+from torch import Tensor, nn
+
+Batch = dict[str, Any]
+
+
+class Objective(nn.Module):
+    """Base class: `forward(embeddings, batch, model)` returns the loss of a batch."""
+
+    uses_text = False  # True when the loss needs the items' titles and the model's text tower
+
+    def logits(self, embeddings: Tensor) -> Tensor | None:
+        """Category scores (B, num_classes) when the objective has a category head, else None."""
+        return None
+
+
+class CategoryCrossEntropy(Objective):
+    """Cross-entropy on the product category through a normalised-softmax head (cosine logits over a
+    temperature; Zhai & Wu, "Classification is a strong baseline for deep metric learning", 2019), so
+    the embedding itself is what the classifier separates."""
+
+    def __init__(
+        self, embed_dim: int, num_classes: int, temperature: float = 0.05, label_smoothing: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(num_classes, embed_dim) * embed_dim**-0.5)
+        self.temperature = temperature
+        self.label_smoothing = label_smoothing
+
+    def logits(self, embeddings: Tensor) -> Tensor:
+        return F.normalize(embeddings, dim=-1) @ F.normalize(self.weight, dim=-1).T / self.temperature
+
+    def forward(self, embeddings: Tensor, batch: Batch, model: nn.Module) -> Tensor:
+        return F.cross_entropy(self.logits(embeddings), batch["label"], label_smoothing=self.label_smoothing)
+
+
+class MetricLoss(Objective):
+    """A pytorch-metric-learning loss on the embeddings and category labels, with an optional miner.
+    A `criterion` given as a partial (ArcFace, CosFace, ...) is completed with `num_classes` and
+    `embedding_size`; such a loss's `get_logits` is its category head."""
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_classes: int,
+        criterion: nn.Module | functools.partial,
+        miner: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(criterion, functools.partial):
+            criterion = criterion(num_classes=num_classes, embedding_size=embed_dim)
+        self.criterion = criterion
+        self.miner = miner
+
+    def logits(self, embeddings: Tensor) -> Tensor | None:
+        get_logits = getattr(self.criterion, "get_logits", None)
+        return get_logits(embeddings) if get_logits is not None else None
+
+    def forward(self, embeddings: Tensor, batch: Batch, model: nn.Module) -> Tensor:
+        labels = batch["label"]
+        pairs = self.miner(embeddings, labels) if self.miner is not None else None
+        return self.criterion(embeddings, labels, pairs)
+
+
+class ImageTextContrastive(Objective):
+    """CLIP's symmetric InfoNCE between each image and its title, with the model's learnable temperature
+    (`logit_scale`); under DDP the features of every process are gathered (with gradients)."""
+
+    uses_text = True
+
+    def __init__(self, embed_dim: int, num_classes: int) -> None:
+        super().__init__()
+
+    def forward(self, embeddings: Tensor, batch: Batch, model: nn.Module) -> Tensor:
+        text = F.normalize(model.encode_text(batch["title"]), dim=-1)
+        dist = torch.distributed
+        rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        loss = ClipLoss(gather_with_grad=True, rank=rank, world_size=world)
+        return loss(F.normalize(embeddings, dim=-1), text, model.logit_scale.exp().clamp(max=100))
