@@ -28,6 +28,18 @@ if [ ! -f "$deps/.complete" ]; then
 fi
 rm -f .deps.txt
 
+# The browser test drives Debian's chromium (Playwright never downloads a browser here).
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+  if command -v apt-get > /dev/null && { [ -z "$sudo" ] || sudo -n true 2> /dev/null; }; then
+    echo "setup: installing Debian chromium (apt) for the browser test"
+    $sudo apt-get update -qq > /dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium > /dev/null
+  else
+    echo "setup: no /usr/bin/chromium and no apt-get as root to install it: the browser test will be skipped"
+  fi
+fi
+
 # This checkout's own environment: the cached dependencies + this checkout's src/.
 rm -rf .venv
 "$deps/bin/python" -m venv --without-pip .venv
