@@ -8,14 +8,10 @@ import base64
 import io
 import itertools
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,6 +22,7 @@ from PIL import Image
 
 from tests.conftest import ROOT, run_script
 from visual_search.data.build import build_items
+from visual_search.serving.process import serve_process
 
 EVALUATE_TINY = (
     "debug=tiny",
@@ -41,52 +38,12 @@ CHROMIUM_FLAGS = [
 ]  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def evaluate_tiny(log_dir: Path, *overrides: str) -> Path:
     """Run evaluate.py on tiny data into `log_dir`; returns the run folder."""
     result = run_script("evaluate.py", *EVALUATE_TINY, f"paths.log_dir={log_dir}", *overrides)
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (log_dir / "evaluate" / "runs").iterdir()
     return run_dir
-
-
-@contextmanager
-def running_server(log_path: Path, *overrides: str) -> Iterator[str]:
-    """`python serve.py <overrides>` on a free loopback port until healthy; yields its base URL. On exit
-    it is stopped with SIGTERM and must shut down cleanly."""
-    port = free_port()
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "serve.py"), f"server.port={port}", *overrides],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert process.poll() is None, f"serve.py exited:\n{log_path.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"serve.py not healthy:\n{log_path.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-    output = log_path.read_text()
-    stopped = process.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in output
-    assert stopped and "Traceback" not in output, output[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +58,7 @@ def tiny_run(tmp_path_factory) -> Path:
 def server(tiny_run, tmp_path_factory) -> Iterator[str]:
     """The best leaderboard run served with small limits and a wide batching window."""
     log = tmp_path_factory.mktemp("serve_log") / "serve.log"
-    with running_server(
+    with serve_process(
         log,
         f"paths.log_dir={tiny_run}",
         "limits.max_upload_mb=0.25",
@@ -111,14 +68,16 @@ def server(tiny_run, tmp_path_factory) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture(scope="module")
-def gallery(tiny_run) -> pd.DataFrame:
-    """The served run's gallery items (item_id, image, title, category, label), from the data layer."""
-    cfg = OmegaConf.load(
-        Path(pd.read_csv(tiny_run / "leaderboard.csv")["run_dir"][0]) / ".hydra" / "config.yaml"
-    )
+def gallery_of(run_dir: str) -> pd.DataFrame:
+    """The gallery items (item_id, image, title, category, label) of a run, from the data layer."""
+    cfg = OmegaConf.load(Path(run_dir) / ".hydra" / "config.yaml")
     cfg.paths.root_dir = str(ROOT)
     return build_items(cfg).split("gallery").reset_index()
+
+
+@pytest.fixture(scope="module")
+def gallery(tiny_run) -> pd.DataFrame:
+    return gallery_of(pd.read_csv(tiny_run / "leaderboard.csv")["run_dir"][0])
 
 
 def two_categories(gallery: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -456,7 +415,7 @@ def test_clip_run_serves_text_queries_and_rebuilds_a_missing_collection(tmp_path
         f"from pymilvus import MilvusClient; MilvusClient({str(db)!r}).drop_collection({row['collection']!r})"
     )
     subprocess.run([sys.executable, "-c", drop], check=True)  # Milvus Lite: one process per file, so not here
-    with running_server(tmp_path / "serve.log", f"run={run_dir}") as base:
+    with serve_process(tmp_path / "serve.log", f"run={run_dir}") as base:
         health = httpx.get(f"{base}/health").json()
         assert health["text_search"] is True and health["classifier"] == "zero_shot"
         assert health["collection"] == row["collection"]  # the same vectors, so the same name
@@ -471,3 +430,27 @@ def test_clip_run_serves_text_queries_and_rebuilds_a_missing_collection(tmp_path
         assert {i["category_id"] for i in body["items"]} == {category["id"]}
     log = (tmp_path / "serve.log").read_text()
     assert "not found" in log and "indexing the gallery again" in log and "index: 100%" in log
+
+
+@pytest.mark.slow
+def test_a_trained_checkpoint_is_served_from_its_leaderboard_row_or_by_path(tmp_path):
+    """train.py evaluates its best checkpoint onto the leaderboard: serving that row loads the fine-tuned
+    encoder (which reproduces the indexed vectors) and its category head; checkpoint= serves it too."""
+    log_dir = tmp_path / "log"
+    result = run_script("train.py", *EVALUATE_TINY, "trainer.max_epochs=1", f"paths.log_dir={log_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = pd.read_csv(log_dir / "leaderboard.csv").iloc[0]
+    assert Path(row["checkpoint"]).is_file()
+    image = Path(gallery_of(row["run_dir"])["image"].iloc[0]).read_bytes()
+    for overrides in (
+        [f"paths.log_dir={log_dir}"],
+        ["debug=tiny", f"paths.log_dir={log_dir}", f"checkpoint={row['checkpoint']}"],
+    ):
+        log = tmp_path / "serve.log"
+        with serve_process(log, *overrides) as base:
+            health = httpx.get(f"{base}/health").json()
+            assert health["encoder"] == "FineTunedEncoder" and health["classifier"] == "head"
+            body = upload(base, image, k=3, filter="predicted").json()
+            assert body["predicted"] and {i["category_id"] for i in body["items"]} == {body["category"]}
+        assert "does not reproduce" not in log.read_text()
+    assert health["source"] == row["checkpoint"]

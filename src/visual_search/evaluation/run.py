@@ -167,7 +167,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             "index": index.describe(),
             "filter": cfg.filter,
             "overrides": overrides,
-            "collection": index.collection,  # what serve.py serves
+            "checkpoint": cfg.get("checkpoint") or "",  # with the collection: what serve.py serves
+            "collection": index.collection,
         }
     if cfg.baselines:
         metrics |= {

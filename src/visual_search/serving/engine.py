@@ -227,6 +227,11 @@ def load_engine(served: Served, images_root: str | None = None) -> SearchEngine:
     pl.seed_everything(cfg.seed, verbose=False)  # random-init encoders come out as evaluate.py made them
     items = build_items(cfg)
     encoder = build_encoder(cfg)
+    if cfg.detector.name != "none":
+        log.warning(
+            "the run used detector=%s, which serve.py cannot apply yet: queries are embedded whole "
+            "unless the request gives a box", cfg.detector.name,
+        )  # fmt: skip
     index = open_index(served, items, encoder)
     row_ids, labels, sums = scan_gallery(index)
     gallery = Gallery(items.items, row_ids, labels, image_root(cfg.dataset, images_root))

@@ -41,12 +41,17 @@ def run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
+def _recorded(row: dict, column: str) -> str | None:
+    value = row.get(column)
+    return value if isinstance(value, str) and value else None  # an empty CSV cell reads as NaN
+
+
 def _served_run(run_dir: Path, cfg: DictConfig, row: dict) -> Served:
-    # The saved config leaves `approach` as an interpolation of that run's Hydra choices: take the value
-    # the run itself recorded.
+    # What the run evaluated, as it recorded it: the saved config leaves `approach` as an interpolation
+    # of that run's Hydra choices, and train.py evaluates a checkpoint its saved config does not name.
     cfg.approach = str(row["approach"])
-    collection = row.get("collection")
-    return Served(cfg, str(run_dir), str(collection) if isinstance(collection, str) else None, row)
+    cfg.checkpoint = _recorded(row, "checkpoint") or cfg.get("checkpoint")
+    return Served(cfg, str(run_dir), _recorded(row, "collection"), row)
 
 
 def best_run(leaderboard: Path) -> Served:

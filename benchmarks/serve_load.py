@@ -1,0 +1,135 @@
+"""Load test of serve.py on loopback: a fixed number of image searches at each concurrency (1, 4, 16), with
+micro-batching on and off (batching.max_batch=1); QPS, p50/p95 latency, errors and mean batch size.
+
+    python benchmarks/serve_load.py                          # the best run of outputs/leaderboard.csv
+    python benchmarks/serve_load.py --requests 400 paths.log_dir=/elsewhere run=...   # serve.py overrides
+
+The queries are the served dataset's query images, sent as multipart uploads by an asyncio client in this
+process (the server runs in its own). Results: outputs/benchmarks/serve_load/<time>/{report.md,results.json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import time
+from itertools import cycle
+from pathlib import Path
+
+import httpx
+import numpy as np
+from hydra import compose, initialize_config_dir
+
+from visual_search.data.build import build_items
+from visual_search.serving.process import ROOT, serve_process
+from visual_search.serving.source import choose
+
+MODES = {"micro-batching": [], "one at a time": ["batching.max_batch=1"]}
+
+
+def query_images(overrides: list[str], count: int) -> list[bytes]:
+    """The first `count` query images of the run serve.py would serve with `overrides`."""
+    os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("serve", overrides=overrides)
+    paths = build_items(choose(cfg).cfg).split("query")["image"].tolist()[:count]
+    return [Path(p).read_bytes() for p in paths]
+
+
+async def load(base: str, images: list[bytes], requests: int, concurrency: int, k: int) -> dict[str, float]:
+    """`requests` searches, `concurrency` in flight at a time; latency of each, errors, batch sizes."""
+    queue = iter(cycle(images))
+    latencies: list[float] = []
+    batch_sizes: list[int] = []
+    errors = 0
+    remaining = requests
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal remaining, errors
+        while remaining > 0:
+            remaining -= 1
+            start = time.perf_counter()
+            response = await client.post("/search", files={"image": ("q.jpg", next(queue))}, data={"k": k})
+            latencies.append(time.perf_counter() - start)
+            if response.status_code == 200:
+                batch_sizes.append(response.json()["batch_size"])
+            else:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        seconds = time.perf_counter() - start
+    ms = np.array(latencies) * 1000
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "errors": errors,
+        "qps": requests / seconds,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "mean_batch": float(np.mean(batch_sizes)) if batch_sizes else float("nan"),
+    }
+
+
+def report(results: list[dict], note: str) -> str:
+    """The results as a Markdown table, then micro-batching's gain at the highest concurrency."""
+    lines = [
+        "# serve.py under load (loopback)",
+        "",
+        note,
+        "",
+        "| mode | concurrency | requests | errors | QPS | p50 ms | p95 ms | mean batch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['mode']} | {r['concurrency']} | {r['requests']} | {r['errors']} | {r['qps']:.1f} | "
+        f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['mean_batch']:.2f} |"
+        for r in results
+    ]
+    top = max(r["concurrency"] for r in results)
+    qps = {r["mode"]: r["qps"] for r in results if r["concurrency"] == top}
+    if len(qps) == 2:
+        gain = qps["micro-batching"] / qps["one at a time"]
+        lines += ["", f"Micro-batching at concurrency {top}: {gain:.2f}x the throughput of one at a time."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--requests", type=int, default=160, help="searches per concurrency level")
+    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated levels")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "benchmarks" / "serve_load")
+    args, overrides = parser.parse_known_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    images = query_images(overrides, 64)
+    out = args.out / dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out.mkdir(parents=True)
+    results = []
+    for mode, extra in MODES.items():
+        with serve_process(out / f"serve-{mode.replace(' ', '-')}.log", *overrides, *extra) as base:
+            asyncio.run(load(base, images, 2 * levels[-1], levels[-1], args.k))  # warm-up
+            health = httpx.get(f"{base}/health").json()
+            for level in levels:
+                result = {"mode": mode, **asyncio.run(load(base, images, args.requests, level, args.k))}
+                print(json.dumps(result), flush=True)
+                results.append(result)
+    note = (
+        f"{health['approach']} on {health['dataset']} ({health['items']} items, {health['index']}); "
+        f"{len(images)} distinct query images, k={args.k}, {os.cpu_count()} CPUs shared by client and server."
+    )
+    (out / "results.json").write_text(json.dumps({"note": note, "results": results}, indent=2))
+    text = report(results, note)
+    (out / "report.md").write_text(text)
+    print(text)
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
