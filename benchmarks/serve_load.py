@@ -1,5 +1,6 @@
 """Load test of serve.py on loopback: a fixed number of image searches at each concurrency (1, 4, 16), with
-micro-batching on and off (batching.max_batch=1); QPS, p50/p95 latency, errors and mean batch size.
+micro-batching on and off (batching.max_batch=1); QPS, p50/p95 latency, errors, mean batch size, and the
+server's CPU time per request (from its /metrics), which shared, busy machines disturb far less than QPS.
 
     python benchmarks/serve_load.py                          # the best run of outputs/leaderboard.csv
     python benchmarks/serve_load.py --requests 400 paths.log_dir=/elsewhere run=...   # serve.py overrides
@@ -76,6 +77,21 @@ async def load(base: str, images: list[bytes], requests: int, concurrency: int, 
     }
 
 
+def server_cpu_seconds(base: str) -> float:
+    """The server process's CPU time so far (user + system), from its Prometheus metrics."""
+    for line in httpx.get(f"{base}/metrics").text.splitlines():
+        if line.startswith("process_cpu_seconds_total "):
+            return float(line.split()[1])
+    raise RuntimeError("the server's /metrics has no process_cpu_seconds_total")
+
+
+def measure(base: str, images: list[bytes], requests: int, concurrency: int, k: int) -> dict[str, float]:
+    """One load level, with the server CPU time it cost per request."""
+    cpu = server_cpu_seconds(base)
+    result = asyncio.run(load(base, images, requests, concurrency, k))
+    return result | {"cpu_ms_per_request": 1000 * (server_cpu_seconds(base) - cpu) / requests}
+
+
 def report(results: list[dict], note: str) -> str:
     """The results as a Markdown table, then micro-batching's gain at the highest concurrency."""
     lines = [
@@ -83,19 +99,23 @@ def report(results: list[dict], note: str) -> str:
         "",
         note,
         "",
-        "| mode | concurrency | requests | errors | QPS | p50 ms | p95 ms | mean batch |",
-        "|---|---|---|---|---|---|---|---|",
+        "| mode | concurrency | requests | errors | QPS | p50 ms | p95 ms | mean batch | server CPU ms/req |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r['mode']} | {r['concurrency']} | {r['requests']} | {r['errors']} | {r['qps']:.1f} | "
-        f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['mean_batch']:.2f} |"
+        f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['mean_batch']:.2f} | {r['cpu_ms_per_request']:.1f} |"
         for r in results
     ]
     top = max(r["concurrency"] for r in results)
-    qps = {r["mode"]: r["qps"] for r in results if r["concurrency"] == top}
-    if len(qps) == 2:
-        gain = qps["micro-batching"] / qps["one at a time"]
-        lines += ["", f"Micro-batching at concurrency {top}: {gain:.2f}x the throughput of one at a time."]
+    at_top = {r["mode"]: r for r in results if r["concurrency"] == top}
+    if len(at_top) == 2:
+        on, off = at_top["micro-batching"], at_top["one at a time"]
+        lines += [
+            "",
+            f"Micro-batching at concurrency {top}: {on['qps'] / off['qps']:.2f}x the throughput of one at a "
+            f"time, {off['cpu_ms_per_request'] / on['cpu_ms_per_request']:.2f}x less server CPU per request.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -112,17 +132,19 @@ def main() -> None:
     out = args.out / dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out.mkdir(parents=True)
     results = []
+    load_before = os.getloadavg()[0]
     for mode, extra in MODES.items():
         with serve_process(out / f"serve-{mode.replace(' ', '-')}.log", *overrides, *extra) as base:
             asyncio.run(load(base, images, 2 * levels[-1], levels[-1], args.k))  # warm-up
             health = httpx.get(f"{base}/health").json()
             for level in levels:
-                result = {"mode": mode, **asyncio.run(load(base, images, args.requests, level, args.k))}
+                result = {"mode": mode, **measure(base, images, args.requests, level, args.k)}
                 print(json.dumps(result), flush=True)
                 results.append(result)
     note = (
         f"{health['approach']} on {health['dataset']} ({health['items']} items, {health['index']}); "
-        f"{len(images)} distinct query images, k={args.k}, {os.cpu_count()} CPUs shared by client and server."
+        f"{len(images)} query images, k={args.k}, {os.cpu_count()} CPUs shared by client and server; "
+        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after."
     )
     (out / "results.json").write_text(json.dumps({"note": note, "results": results}, indent=2))
     text = report(results, note)

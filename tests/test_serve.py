@@ -454,3 +454,25 @@ def test_a_trained_checkpoint_is_served_from_its_leaderboard_row_or_by_path(tmp_
             assert body["predicted"] and {i["category_id"] for i in body["items"]} == {body["category"]}
         assert "does not reproduce" not in log.read_text()
     assert health["source"] == row["checkpoint"]
+
+
+@pytest.mark.slow
+def test_a_runs_detector_crops_queries_unless_off_or_given_a_box(tmp_path):
+    pytest.importorskip("visual_search.detection.foreground")
+    run_dir = evaluate_tiny(tmp_path / "log", "detector=foreground")
+    item = gallery_of(str(run_dir)).iloc[0]
+    photo = Image.new("RGB", (240, 160), "white")  # the product small and off-centre
+    photo.paste(Image.open(item["image"]).convert("RGB"), (150, 70))
+    data = png(photo)
+    with serve_process(tmp_path / "serve.log", f"paths.log_dir={tmp_path / 'log'}") as base:
+        assert httpx.get(f"{base}/health").json()["detector"] == "foreground"
+        detected = upload(base, data, k=1).json()
+        x0, y0, x1, y1 = detected["box"]
+        inside = 142 <= x0 < x1 <= 222 and 62 <= y0 < y1 <= 142  # the pasted 64 px, give or take a few
+        assert detected["detector"] == "foreground" and inside
+        assert detected["items"][0]["id"] == item["item_id"]
+        whole = upload(base, data, k=1, detector="off").json()
+        assert whole["box"] is None and whole["detector"] is None
+        assert whole["items"][0]["score"] < detected["items"][0]["score"]
+        given = upload(base, data, k=1, box="0,0,100,100").json()
+        assert given["box"] == [0, 0, 100, 100] and given["detector"] is None

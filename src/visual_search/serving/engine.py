@@ -7,11 +7,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 from PIL import Image
 from torch import Tensor
 
@@ -31,9 +33,12 @@ from visual_search.serving.gallery import Gallery, image_root
 from visual_search.serving.imaging import Box
 from visual_search.serving.source import Served
 
+if TYPE_CHECKING:
+    from visual_search.detection.base import Detector as ObjectDetector
+
 log = logging.getLogger(__name__)
 
-Detector = Callable[[Image.Image], Box | None]  # the box to embed, or None for the whole image
+Detector = Callable[[Image.Image], Box | None]  # the box to embed, or None for the whole image (DetectorCrop)
 
 
 @dataclass(frozen=True)
@@ -151,18 +156,23 @@ class SearchEngine:
             for rows, dists, sims, ok in zip(result.rows, result.distances, similarity, found, strict=True)
         ]
 
-    def check_consistency(self) -> None:
-        """Warn when the encoder does not reproduce the indexed vectors (its first item is not its own
-        nearest neighbour): a different model than the one the collection was built with."""
+    def self_check(self) -> None:
+        """Search with the first indexed item once, as requests would (with a predicted category too),
+        so a classifier that cannot work fails at start-up; warn when the encoder does not reproduce the
+        indexed vector (whole or cropped by the detector, as the run indexed its gallery): a different
+        model than the one the collection was built with."""
         try:
             image = load_rgb(self.gallery.items.loc[self.gallery.row_ids[0], "image"])
         except ImageLoadError:
             return
-        (hits,) = self.search_images([ImageQuery(self.preprocess(image), k=1)])
-        if not hits.rows or hits.rows[0] != 0 or hits.distances[0] > 1e-3:
+        box = self.detector(image) if self.detector else None
+        regions = [image, box.crop(image)] if box else [image]
+        queries = [ImageQuery(self.preprocess(region), k=1) for region in regions]
+        *found, _ = self.search_images([*queries, ImageQuery(queries[0].pixels, k=1, predict_category=True)])
+        if not any(hits.rows[:1] == [0] and hits.distances[0] < 1e-3 for hits in found):
             log.warning(
                 "the served encoder does not reproduce the indexed vectors (first item's nearest: %s): "
-                "re-run evaluate.py with this model", hits.rows[:1],
+                "re-run evaluate.py with this model", found[0].rows[:1],
             )  # fmt: skip
 
     def close(self) -> None:
@@ -184,21 +194,52 @@ def scan_gallery(index: MilvusIndex) -> tuple[list[str], list[str], dict[str, np
 
 
 def category_classifier(
-    method: str, template: str, encoder: Encoder, gallery: Gallery, sums: dict[str, np.ndarray]
+    cfg: DictConfig, encoder: Encoder, classes: list[str], gallery: Gallery, sums: dict[str, np.ndarray]
 ) -> CategoryClassifier:
     """The configured classifier (`auto`: the trained head, else zero-shot with a text tower, else the
-    label centroids of the indexed vectors)."""
-    method = filters.resolve_classifier(method, encoder)
-    labels = [c.id for c in gallery.categories]
+    label centroids of the indexed vectors). The head predicts any of the dataset's `classes`."""
+    method = filters.resolve_classifier(cfg.method, encoder)
     if method == "head":
-        return CategoryClassifier(method, encoder, labels)
+        return CategoryClassifier(method, encoder, classes)
+    labels = [c.id for c in gallery.categories]
     if method == "zero_shot":
-        prompts = [template.format(c.name.replace("_", " ")) for c in gallery.categories]
+        prompts = [cfg.template.format(c.name.replace("_", " ")) for c in gallery.categories]
         with torch.inference_mode():
             references = encoder.encode_text(prompts).float().numpy()
     else:
         references = np.stack([sums[label] for label in labels]).astype(np.float32)
     return CategoryClassifier(method, encoder, labels, references)
+
+
+class DetectorCrop:
+    """The box a run's detector and crop policy choose in a query image (None: nothing detected, so the
+    whole image), as evaluate.py crops its queries."""
+
+    def __init__(self, detector: ObjectDetector, policy: str = "largest", padding: float = 0.0) -> None:
+        self.detector, self.name = detector, detector.name
+        self.policy = "largest" if policy == "all" else policy  # one query per request (no merging)
+        self.padding = padding
+
+    def __call__(self, image: Image.Image) -> Box | None:
+        from visual_search.detection.crop import select_boxes
+
+        (box, *_), source = select_boxes(self.detector.detect(image), *image.size, self.policy, self.padding)
+        return Box(*box) if source == "detected" else None
+
+
+def query_detector(cfg: DictConfig) -> DetectorCrop | None:
+    """The served run's detector (`cfg.detector`, cropped as `cfg.crop` says), None when it has none."""
+    spec = cfg.get("detector") or {}
+    if spec.get("name", "") == "none":
+        return None
+    if "_target_" not in spec:
+        log.warning("detector %s cannot be built here: queries are embedded whole unless given a box", spec)
+        return None
+    detector = instantiate(spec)
+    if detector.name == "none":
+        return None
+    crop = cfg.get("crop") or {}
+    return DetectorCrop(detector, crop.get("policy", "largest"), crop.get("padding", 0.0))
 
 
 def open_index(served: Served, items: ItemTable, encoder: Encoder) -> MilvusIndex:
@@ -227,15 +268,11 @@ def load_engine(served: Served, images_root: str | None = None) -> SearchEngine:
     pl.seed_everything(cfg.seed, verbose=False)  # random-init encoders come out as evaluate.py made them
     items = build_items(cfg)
     encoder = build_encoder(cfg)
-    if cfg.detector.name != "none":
-        log.warning(
-            "the run used detector=%s, which serve.py cannot apply yet: queries are embedded whole "
-            "unless the request gives a box", cfg.detector.name,
-        )  # fmt: skip
+    detector = query_detector(cfg)
     index = open_index(served, items, encoder)
     row_ids, labels, sums = scan_gallery(index)
     gallery = Gallery(items.items, row_ids, labels, image_root(cfg.dataset, images_root))
-    classifier = category_classifier(cfg.classifier.method, cfg.classifier.template, encoder, gallery, sums)
+    classifier = category_classifier(cfg.classifier, encoder, items.classes, gallery, sums)
     info = {
         "approach": cfg.approach,
         "source": served.source,
@@ -245,8 +282,8 @@ def load_engine(served: Served, images_root: str | None = None) -> SearchEngine:
         "index": index.describe(),
         "collection": index.collection,
         "classifier": classifier.method,
-        "detector": None,
+        "detector": detector.name if detector else None,
     }
-    engine = SearchEngine(encoder, index, gallery, classifier, None, info)
-    engine.check_consistency()
+    engine = SearchEngine(encoder, index, gallery, classifier, detector, info)
+    engine.self_check()
     return engine
