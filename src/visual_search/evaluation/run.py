@@ -19,7 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from visual_search.data.build import build_items
 from visual_search.data.datamodule import RetrievalDataModule
 from visual_search.data.items import ItemTable
-from visual_search.data.transforms import eval_transform
+from visual_search.data.transforms import Transform, eval_transform
+from visual_search.detection import Detector, build_detector
+from visual_search.detection.embed import CropSettings, crop_transform, embed_for_evaluation
 from visual_search.encoders.base import Encoder
 from visual_search.encoders.build import build_encoder
 from visual_search.errors import UserError
@@ -98,13 +100,15 @@ def speed(
     query: Embedded,
     filter_values: list[str] | None,
     batch_search_seconds: float,
+    transform: Transform | None = None,
 ) -> dict[str, float]:
-    """QPS and latency end to end (one at a time and batched), of the search alone, and of the encoder."""
+    """QPS and latency end to end (one at a time and batched), of the search alone, and of the encoder.
+    `transform` (default: the encoder's) turns a decoded query image into the encoder's input."""
     n, k = cfg.timing.single_queries, cfg.k
     values = filter_values[:n] if filter_values is not None else None
     paths = query.frame["image"].tolist()[:n]
     results = {
-        **timing.time_single_queries(encoder, data.eval_transform, index, paths, k, values),
+        **timing.time_single_queries(encoder, transform or data.eval_transform, index, paths, k, values),
         "qps_batch": len(query.frame) / (query.seconds + batch_search_seconds),
         "qps_search": len(query.frame) / batch_search_seconds,
         **timing.time_single_searches(index, query.embeddings[:n], k, values),
@@ -148,11 +152,18 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Evaluate one approach end to end; returns its metrics."""
     pl.seed_everything(cfg.seed, verbose=False)
     run_dir, overrides = run_context()
+    crops = CropSettings(**cfg.crop)
+    crops.check_queries(cfg.queries)  # before any slow work
     items = build_items(cfg)
     encoder = build_encoder(cfg)
     make_data = instantiate(cfg.datamodule, _partial_=True)  # objects can't pass through OmegaConf
     data: RetrievalDataModule = make_data(items=items, eval_transform=eval_transform(encoder.preprocess))
-    gallery, query = embed_split(encoder, data, "gallery"), embed_split(encoder, data, "query")
+    detector: Detector = build_detector(cfg)
+    gallery, query, boxes = embed_for_evaluation(
+        encoder, data, items, detector, crops, cfg.queries, cfg.dataset
+    )
+    if len(boxes):
+        boxes.to_csv(run_dir / "boxes.csv", index=False)
     index: MilvusIndex = instantiate(cfg.index)
     with index:
         index_gallery(cfg, encoder, data, items, index, gallery)
@@ -162,17 +173,20 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         search_seconds = time.perf_counter() - start
         metrics = quality(index, gallery, query, result, filter_values, items, cfg.k) | metrics
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))  # kept if timing fails
-        metrics |= speed(cfg, encoder, data, index, query, filter_values, search_seconds)
+        query_transform = crop_transform(detector, crops, data.eval_transform)
+        metrics |= speed(cfg, encoder, data, index, query, filter_values, search_seconds, query_transform)
         setup = {
             "index": index.describe(),
             "filter": cfg.filter,
+            "queries": cfg.queries,
+            "detector": crops.describe(detector),
             "overrides": overrides,
             "checkpoint": cfg.get("checkpoint") or "",  # with the collection: what serve.py serves
             "collection": index.collection,
         }
     if cfg.baselines:
         metrics |= {
-            f"baseline_{name}/mAP": score_baseline(data.frame("gallery"), data.frame("query"), name)
+            f"baseline_{name}/mAP": score_baseline(data.frame("gallery"), query.frame, name)
             for name in BASELINES
         }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
