@@ -8,6 +8,7 @@ import base64
 import io
 import itertools
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -403,6 +404,16 @@ def test_without_an_evaluated_run_it_says_how_to_make_one(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: no leaderboard at") and "python evaluate.py" in last
     assert "Traceback" not in result.stderr
+
+
+def test_a_busy_port_is_one_line_before_anything_loads(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = run_script("serve.py", f"paths.log_dir={tmp_path}", f"server.port={port}", timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use; choose server.port=..."
+    )
 
 
 @pytest.mark.slow

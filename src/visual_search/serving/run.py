@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import warnings
 
 import uvicorn
 from omegaconf import DictConfig
 from PIL import Image
 
+from visual_search.errors import UserError
 from visual_search.serving.app import Settings, create_app
 from visual_search.serving.engine import load_engine
 from visual_search.serving.source import choose
@@ -28,8 +31,19 @@ def settings(cfg: DictConfig) -> Settings:
     )
 
 
+def check_address(host: str, port: int) -> None:
+    """UserError now, before the model loads, when the server could not listen on `host:port`."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        raise UserError(f"cannot listen on {host}:{port}: {reason}; choose server.port=...") from e
+
+
 def serve(cfg: DictConfig) -> None:
     """Serve the best leaderboard run (or `run=` / `checkpoint=`) until interrupted."""
+    check_address(cfg.server.host, cfg.server.port)
     served = choose(cfg)
     log.info("serving %s (%s)", served.cfg.approach, served.source)
     limits = settings(cfg)
