@@ -418,8 +418,9 @@ def test_a_busy_port_is_one_line_before_anything_loads(tmp_path):
 
 @pytest.mark.slow
 def test_clip_run_serves_text_queries_and_rebuilds_a_missing_collection(tmp_path):
-    """A CLIP run (random weights: behaviour, not quality) whose Milvus collection was deleted."""
-    run_dir = evaluate_tiny(tmp_path / "log", "encoder=clip")
+    """A CLIP run (random weights: behaviour, not quality) with a detector cropping its gallery, whose
+    Milvus collection was deleted: serve.py indexes the gallery exactly as evaluate.py did."""
+    run_dir = evaluate_tiny(tmp_path / "log", "encoder=clip", "detector=foreground")
     row = pd.read_csv(tmp_path / "log" / "leaderboard.csv").iloc[0]
     db = tmp_path / "log" / "cache" / "milvus.db"
     drop = (
@@ -429,7 +430,7 @@ def test_clip_run_serves_text_queries_and_rebuilds_a_missing_collection(tmp_path
     with serve_process(tmp_path / "serve.log", f"run={run_dir}") as base:
         health = httpx.get(f"{base}/health").json()
         assert health["text_search"] is True and health["classifier"] == "zero_shot"
-        assert health["collection"] == row["collection"]  # the same vectors, so the same name
+        assert health["collection"] == row["collection"]  # the same (cropped) vectors, so the same name
         response = httpx.post(f"{base}/search/text", json={"text": "a photo of a hat", "k": 5}, timeout=60)
         assert response.status_code == 200, response.text
         items = response.json()["items"]
@@ -469,7 +470,6 @@ def test_a_trained_checkpoint_is_served_from_its_leaderboard_row_or_by_path(tmp_
 
 @pytest.mark.slow
 def test_a_runs_detector_crops_queries_unless_off_or_given_a_box(tmp_path):
-    pytest.importorskip("visual_search.detection.foreground")
     run_dir = evaluate_tiny(tmp_path / "log", "detector=foreground")
     item = gallery_of(str(run_dir)).iloc[0]
     photo = Image.new("RGB", (240, 160), "white")  # the product small and off-centre
@@ -487,3 +487,4 @@ def test_a_runs_detector_crops_queries_unless_off_or_given_a_box(tmp_path):
         assert whole["items"][0]["score"] < detected["items"][0]["score"]
         given = upload(base, data, k=1, box="0,0,100,100").json()
         assert given["box"] == [0, 0, 100, 100] and given["detector"] is None
+    assert "does not reproduce" not in (tmp_path / "serve.log").read_text()  # the gallery was cropped alike

@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pytorch_lightning as pl
@@ -18,13 +17,16 @@ from PIL import Image
 from torch import Tensor
 
 from visual_search.data.build import build_items
+from visual_search.data.datamodule import RetrievalDataModule
 from visual_search.data.images import ImageLoadError, load_rgb
 from visual_search.data.items import ItemTable
 from visual_search.data.transforms import eval_transform
+from visual_search.detection import Detector, NoDetector, build_detector, query_box
+from visual_search.detection.embed import CropSettings, embed_cropped
 from visual_search.encoders.base import Encoder
 from visual_search.encoders.build import build_encoder
 from visual_search.evaluation import filters
-from visual_search.evaluation.embed import embed_split
+from visual_search.evaluation.embed import Embedded, embed_split
 from visual_search.evaluation.run import index_gallery
 from visual_search.index.milvus import VECTOR, MilvusIndex
 from visual_search.index.reduction import Identity
@@ -33,12 +35,9 @@ from visual_search.serving.gallery import Gallery, image_root
 from visual_search.serving.imaging import Box
 from visual_search.serving.source import Served
 
-if TYPE_CHECKING:
-    from visual_search.detection.base import Detector as ObjectDetector
-
 log = logging.getLogger(__name__)
 
-Detector = Callable[[Image.Image], Box | None]  # the box to embed, or None for the whole image (DetectorCrop)
+BoxFinder = Callable[[Image.Image], Box | None]  # the box to embed, or None for the whole image
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class SearchEngine:
         index: MilvusIndex,
         gallery: Gallery,
         classifier: CategoryClassifier,
-        detector: Detector | None,
+        detector: BoxFinder | None,
         info: dict[str, object],
     ) -> None:
         self.encoder, self.index, self.gallery = encoder, index, gallery
@@ -156,23 +155,24 @@ class SearchEngine:
             for rows, dists, sims, ok in zip(result.rows, result.distances, similarity, found, strict=True)
         ]
 
-    def self_check(self) -> None:
+    def self_check(self, crop_gallery: bool) -> None:
         """Search with the first indexed item once, as requests would (with a predicted category too),
-        so a classifier that cannot work fails at start-up; warn when the encoder does not reproduce the
-        indexed vector (whole or cropped by the detector, as the run indexed its gallery): a different
-        model than the one the collection was built with."""
+        so a classifier that cannot work fails at start-up; warn when the encoder does not reproduce its
+        indexed vector (the image cropped by the detector when `crop_gallery`, as the run indexed it): a
+        different model than the one the collection was built with."""
         try:
             image = load_rgb(self.gallery.items.loc[self.gallery.row_ids[0], "image"])
         except ImageLoadError:
             return
-        box = self.detector(image) if self.detector else None
-        regions = [image, box.crop(image)] if box else [image]
-        queries = [ImageQuery(self.preprocess(region), k=1) for region in regions]
-        *found, _ = self.search_images([*queries, ImageQuery(queries[0].pixels, k=1, predict_category=True)])
-        if not any(hits.rows[:1] == [0] and hits.distances[0] < 1e-3 for hits in found):
+        box = self.detector(image) if crop_gallery and self.detector else None
+        pixels = self.preprocess(box.crop(image) if box else image)
+        hits, _ = self.search_images(
+            [ImageQuery(pixels, k=1), ImageQuery(pixels, k=1, predict_category=True)]
+        )
+        if hits.rows[:1] != [0] or hits.distances[0] > 1e-3:
             log.warning(
                 "the served encoder does not reproduce the indexed vectors (first item's nearest: %s): "
-                "re-run evaluate.py with this model", found[0].rows[:1],
+                "re-run evaluate.py with this model", hits.rows[:1],
             )  # fmt: skip
 
     def close(self) -> None:
@@ -212,37 +212,43 @@ def category_classifier(
 
 
 class DetectorCrop:
-    """The box a run's detector and crop policy choose in a query image (None: nothing detected, so the
-    whole image), as evaluate.py crops its queries."""
+    """The box the served run's detector and crop settings choose in an image (None: nothing detected,
+    so the whole image), as evaluate.py crops its queries (and, with `settings.gallery`, its gallery)."""
 
-    def __init__(self, detector: ObjectDetector, policy: str = "largest", padding: float = 0.0) -> None:
-        self.detector, self.name = detector, detector.name
-        self.policy = "largest" if policy == "all" else policy  # one query per request (no merging)
-        self.padding = padding
+    def __init__(self, detector: Detector, settings: CropSettings) -> None:
+        self.detector, self.settings, self.name = detector, settings, detector.name
 
     def __call__(self, image: Image.Image) -> Box | None:
-        from visual_search.detection.crop import select_boxes
-
-        (box, *_), source = select_boxes(self.detector.detect(image), *image.size, self.policy, self.padding)
-        return Box(*box) if source == "detected" else None
+        box = query_box(self.detector, image, self.settings.policy, self.settings.padding)
+        return Box(*box) if box else None
 
 
 def query_detector(cfg: DictConfig) -> DetectorCrop | None:
-    """The served run's detector (`cfg.detector`, cropped as `cfg.crop` says), None when it has none."""
-    spec = cfg.get("detector") or {}
-    if spec.get("name", "") == "none":
+    """The served run's detector (`cfg.detector`, cropping as `cfg.crop` says); None when it has none or
+    was evaluated before detectors had a config (`_target_`)."""
+    if "_target_" not in (cfg.get("detector") or {}):
         return None
-    if "_target_" not in spec:
-        log.warning("detector %s cannot be built here: queries are embedded whole unless given a box", spec)
+    detector = build_detector(cfg)
+    if isinstance(detector, NoDetector):
         return None
-    detector = instantiate(spec)
-    if detector.name == "none":
-        return None
-    crop = cfg.get("crop") or {}
-    return DetectorCrop(detector, crop.get("policy", "largest"), crop.get("padding", 0.0))
+    return DetectorCrop(detector, CropSettings(**cfg.get("crop", {})))
 
 
-def open_index(served: Served, items: ItemTable, encoder: Encoder) -> MilvusIndex:
+def embed_gallery(encoder: Encoder, data: RetrievalDataModule, detector: DetectorCrop | None) -> Embedded:
+    """The gallery embedded as evaluate.py embeds it: cropped to the detected objects when the run crops
+    its gallery, whole otherwise."""
+    if detector is None or not detector.settings.gallery:
+        return embed_split(encoder, data, "gallery")
+    gallery, _ = embed_cropped(
+        encoder, data.frame("gallery"), detector.detector, detector.settings, data.eval_transform,
+        data.batch_size, data.num_workers, desc="gallery",
+    )  # fmt: skip
+    return gallery
+
+
+def open_index(
+    served: Served, items: ItemTable, encoder: Encoder, detector: DetectorCrop | None
+) -> MilvusIndex:
     """The served run's collection; built (gallery embedded, then indexed, with progress bars) when it is
     missing or its reduction must be fitted again, reusing an identical collection where one exists."""
     cfg = served.cfg
@@ -254,10 +260,10 @@ def open_index(served: Served, items: ItemTable, encoder: Encoder) -> MilvusInde
         log.warning(
             "Milvus collection %s not found in %s: indexing the gallery again", served.collection, index.uri
         )
-    data = instantiate(cfg.datamodule, _partial_=True)(
+    data: RetrievalDataModule = instantiate(cfg.datamodule, _partial_=True)(
         items=items, eval_transform=eval_transform(encoder.preprocess)
     )
-    index_gallery(cfg, encoder, data, items, index, embed_split(encoder, data, "gallery"))
+    index_gallery(cfg, encoder, data, items, index, embed_gallery(encoder, data, detector))
     log.info("serving Milvus collection %s (%s)", index.collection, index.describe())
     return index
 
@@ -269,7 +275,7 @@ def load_engine(served: Served, images_root: str | None = None) -> SearchEngine:
     items = build_items(cfg)
     encoder = build_encoder(cfg)
     detector = query_detector(cfg)
-    index = open_index(served, items, encoder)
+    index = open_index(served, items, encoder, detector)
     row_ids, labels, sums = scan_gallery(index)
     gallery = Gallery(items.items, row_ids, labels, image_root(cfg.dataset, images_root))
     classifier = category_classifier(cfg.classifier, encoder, items.classes, gallery, sums)
@@ -285,5 +291,5 @@ def load_engine(served: Served, images_root: str | None = None) -> SearchEngine:
         "detector": detector.name if detector else None,
     }
     engine = SearchEngine(encoder, index, gallery, classifier, detector, info)
-    engine.self_check()
+    engine.self_check(crop_gallery=detector is not None and detector.settings.gallery)
     return engine
