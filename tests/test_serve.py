@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image
+from playwright.sync_api import Page
 
 from tests.conftest import ROOT, run_script
 from visual_search.data.build import build_items
@@ -332,67 +334,102 @@ def test_page_and_assets_use_no_external_resource(server):
         )
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
-def test_browser_upload_draw_a_box_and_see_results(server, gallery, tmp_path):
+@contextmanager
+def web_page(base: str) -> Iterator[Page]:
+    """The search page in headless Debian Chromium, loaded; on exit, no script error happened and no
+    request left the server."""
     from playwright.sync_api import sync_playwright
 
-    left, right = two_categories(gallery)
-    photo = tmp_path / "street.png"
-    side_by_side(left["image"], right["image"]).save(photo)
+    errors: list[str] = []
     requested: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 800})
-            errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.on("request", lambda request: requested.append(request.url))
-            page.goto(server)
+            page.goto(base)
             page.wait_for_function("document.querySelectorAll('#category option').length > 2")
-            assert "efficientnet_lite0 on synthetic: 36 items" in page.inner_text("#model")
-
-            with page.expect_response(lambda r: r.url.endswith("/search")) as first:
-                page.set_input_files("#file", str(photo))
-            assert first.value.status == 200
-            page.wait_for_selector("#results .card")
-
-            # Drag from just right of the middle to beyond the bottom-right corner: the right product.
-            preview = page.locator("#preview").bounding_box()
-            assert preview is not None
-            x, y = preview["x"] + preview["width"] / 2 + 0.3, preview["y"] + 0.3
-            with page.expect_response(lambda r: r.url.endswith("/search")) as boxed:
-                page.mouse.move(x, y)
-                page.mouse.down()
-                page.mouse.move(x + 20, y + 20, steps=3)
-                page.mouse.move(
-                    preview["x"] + preview["width"] + 10, preview["y"] + preview["height"] + 10, steps=3
-                )
-                page.mouse.up()
-            body = boxed.value.json()
-            assert (
-                body["box"] is not None
-                and body["box"][0] >= 64
-                and body["items"][0]["id"] == right["item_id"]
-            )
-            page.wait_for_function(
-                "title => document.querySelector('#results .card .title')?.textContent === title",
-                arg=right["title"],
-            )
-            cards = page.locator("#results .card")
-            assert cards.count() == 12
-            assert page.locator("#box").is_visible()
-            first_card = cards.first.inner_text()
-            assert right["title"] in first_card and "1.000" in first_card
-            loaded = "[...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth)"
-            page.wait_for_function(loaded)
-            screenshot = tmp_path / "serve_page.png"
-            page.screenshot(path=str(screenshot), full_page=True)
-            print(f"screenshot: {screenshot}")
+            yield page
         finally:
             browser.close()
     assert not errors, errors
+    assert all(url.startswith((base, "blob:", "data:")) for url in requested), requested
+
+
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+
+
+@needs_chromium
+def test_browser_upload_draw_a_box_and_see_results(server, gallery, tmp_path):
+    left, right = two_categories(gallery)
+    photo = tmp_path / "street.png"
+    side_by_side(left["image"], right["image"]).save(photo)
+    with web_page(server) as page:
+        assert "efficientnet_lite0 on synthetic: 36 items" in page.inner_text("#model")
+        assert page.locator("#text-form").is_hidden()  # no text tower
+
+        with page.expect_response(lambda r: r.url.endswith("/search")) as first:
+            page.set_input_files("#file", str(photo))
+        assert first.value.status == 200
+        page.wait_for_selector("#results .card")
+
+        # Drag from just right of the middle to beyond the bottom-right corner: the right product.
+        preview = page.locator("#preview").bounding_box()
+        assert preview is not None
+        x, y = preview["x"] + preview["width"] / 2 + 0.3, preview["y"] + 0.3
+        with page.expect_response(lambda r: r.url.endswith("/search")) as boxed:
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.mouse.move(x + 20, y + 20, steps=3)
+            page.mouse.move(
+                preview["x"] + preview["width"] + 10, preview["y"] + preview["height"] + 10, steps=3
+            )
+            page.mouse.up()
+        body = boxed.value.json()
+        assert body["box"] is not None and body["box"][0] >= 64 and body["items"][0]["id"] == right["item_id"]
+        page.wait_for_function(
+            "title => document.querySelector('#results .card .title')?.textContent === title",
+            arg=right["title"],
+        )
+        cards = page.locator("#results .card")
+        assert cards.count() == 12
+        assert page.locator("#box").is_visible()
+        first_card = cards.first.inner_text()
+        assert right["title"] in first_card and "1.000" in first_card
+        loaded = "[...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth)"
+        page.wait_for_function(loaded)
+        screenshot = tmp_path / "serve_page.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+        print(f"screenshot: {screenshot}")
+
+        # Narrow to a category: only its 9 items come back, as cards.
+        category = str(right["category_id"])
+        with page.expect_response(lambda r: r.url.endswith("/search")) as narrowed:
+            page.select_option("#category", category)
+        assert {i["category_id"] for i in narrowed.value.json()["items"]} == {category}
+        page.wait_for_function("document.querySelectorAll('#results .card').length === 9")
+        assert set(page.locator("#results .card .category").all_inner_texts()) == {right["category"]}
+
+        # Drop another photo on the page: a new search of the whole image, the box gone.
+        page.select_option("#category", "")
+        dropped = page.evaluate_handle(
+            """([b64, name]) => {
+                const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+                const transfer = new DataTransfer();
+                transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+                return transfer;
+            }""",
+            [base64.b64encode(Path(left["image"]).read_bytes()).decode(), "left.jpg"],
+        )
+        with page.expect_response(
+            lambda r: r.url.endswith("/search") and r.json()["image_size"] == [64, 64]
+        ) as after_drop:
+            page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+        body = after_drop.value.json()
+        assert body["box"] is None and body["items"][0]["id"] == left["item_id"]
+        assert page.locator("#box").is_hidden()
     assert Image.open(screenshot).width == 1200
-    assert all(url.startswith((server, "blob:", "data:")) for url in requested), requested
 
 
 # ---- start-up --------------------------------------------------------------------------------------
@@ -435,6 +472,13 @@ def test_clip_run_serves_text_queries_and_rebuilds_a_missing_collection(tmp_path
         assert response.status_code == 200, response.text
         items = response.json()["items"]
         assert len(items) == 5 and all(a["score"] >= b["score"] for a, b in itertools.pairwise(items))
+        if Path(CHROMIUM).exists():
+            with web_page(base) as page:
+                with page.expect_response(lambda r: r.url.endswith("/search/text")) as answered:
+                    page.fill("#text", "a photo of a hat")
+                    page.press("#text", "Enter")
+                assert answered.value.status == 200
+                page.wait_for_function("document.querySelectorAll('#results .card').length === 12")
         category = categories_of(base)[0]
         body = httpx.post(
             f"{base}/search/text", json={"text": "x", "k": 20, "category": category["name"]}

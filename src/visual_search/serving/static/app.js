@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { file: null, box: null };
+const state = { file: null, box: null, latest: 0 };  // latest: the search whose results are shown
 
 function setStatus(text, isError = false) {
   $("status").textContent = text;
@@ -124,11 +124,18 @@ async function search() {
   if (state.box) form.append("box", state.box.map((v) => v.toFixed(4)).join(","));
   if (!$("detector-option").hidden) form.append("detector", $("detector").checked);
   addFilter(form);
+  await run(fetchJSON("/search", { method: "POST", body: form }));
+}
+
+// Show a search's results unless a newer search started meanwhile (responses can arrive out of order).
+async function run(request) {
+  const id = ++state.latest;
   setStatus("searching…");
   try {
-    show(await fetchJSON("/search", { method: "POST", body: form }));
+    const response = await request;
+    if (id === state.latest) show(response);
   } catch (error) {
-    setStatus(error.message, true);
+    if (id === state.latest) setStatus(error.message, true);
   }
 }
 
@@ -139,14 +146,9 @@ async function searchText(event) {
   const body = { text, k: Number($("k").value) };
   const category = $("category").value;
   if (category && category !== "predicted") body.category = category;
-  setStatus("searching…");
-  try {
-    show(await fetchJSON("/search/text", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-    }));
-  } catch (error) {
-    setStatus(error.message, true);
-  }
+  await run(fetchJSON("/search/text", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  }));
 }
 
 function show(response) {
