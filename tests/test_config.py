@@ -13,7 +13,10 @@ from visual_search.errors import UserError
 from visual_search.utils.cli import CONF_DIR, check_config, group_options, missing_keys
 
 PRIMARY = ("evaluate", "train", "serve")
-GROUPS = ("dataset", "dataset/split", "encoder", "detector", "index", "loss", "trainer", "logger", "paths")
+GROUPS = ("dataset", "dataset/split", "encoder", "detector", "index", "index/reduction", "evaluation")
+GROUPS += ("model", "loss", "trainer", "callbacks", "logger", "paths")
+TRAIN_GROUPS = ("model", "loss", "trainer", "callbacks")
+ENCODERS = "clip, clip_effl0_minilm, efficientnet_lite0, resnet50"
 # Which primary config each experiment / debug config is meant for (every file must be listed).
 EXPERIMENTS = {
     "evaluate": ["resnet50_pretrained", "clip_pretrained", "efficientnet_lite0_pretrained", "detector_crop"],
@@ -51,7 +54,7 @@ def test_every_group_option_composes_and_its_targets_exist(group: str):
     assert options, f"conf/{group} is empty"
     for option in options:
         override = f"{group}={option}"
-        name = "train" if group in ("loss", "trainer") else "evaluate"
+        name = "train" if group in TRAIN_GROUPS else "evaluate"
         cfg = compose_cfg(name, [override, *[v for k, v in REQUIRED.items() if k == override]])
         assert not missing_keys(cfg), f"{override} leaves required values unset"
         for target in targets(cfg, []):
@@ -64,7 +67,13 @@ def test_every_experiment_and_debug_config_is_covered_and_composes():
     for name, experiments in EXPERIMENTS.items():
         for experiment in experiments:
             cfg = compose_cfg(name, [f"experiment={experiment}"])
-            assert cfg.approach == experiment
+            if name == "evaluate":
+                assert cfg.approach == experiment
+            else:  # fine-tuned approaches are named by encoder and loss (so loss sweeps stay apart)
+                assert (
+                    cfg._get_node("approach")._value()
+                    == "${hydra:runtime.choices.encoder}_finetune_${hydra:runtime.choices.loss}"
+                )
             for target in targets(cfg, []):
                 get_object(target)
     for name, debugs in DEBUG.items():
@@ -85,7 +94,7 @@ def test_primary_configs_read_like_a_table_of_contents():
     [
         (
             ["encoder=foo"],
-            "encoder=foo is not a choice; encoder is one of: clip, clip_effl0_minilm, efficientnet_lite0, resnet50",
+            "encoder=foo is not a choice; encoder is one of: " + ENCODERS,
         ),
         (["index.nlsit=3"], "unknown key 'index.nlsit'.*keys there: .*nlist"),
         (["dataset=catalog"], "missing required value 'dataset.path'"),
@@ -112,7 +121,7 @@ def test_sweeps_and_hydra_overrides_pass_the_check():
         (
             ["encoder=foo"],
             2,
-            "error: encoder=foo is not a choice; encoder is one of: clip, clip_effl0_minilm, efficientnet_lite0, resnet50",
+            "error: encoder=foo is not a choice; encoder is one of: " + ENCODERS,
         ),
         (["dataset=polyvore"], 2, "error: missing required value 'dataset.root'"),
         (

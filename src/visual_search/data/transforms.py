@@ -19,6 +19,7 @@ class Augment:
     """Training augmentation; the encoder's input size and normalisation are applied on top."""
 
     crop_scale: Sequence[float] = (0.6, 1.0)
+    crop_ratio: Sequence[float] = (3 / 4, 4 / 3)  # aspect ratios of the random crop
     hflip: float = 0.5
     color_jitter: float = 0.2
 
@@ -50,6 +51,7 @@ def train_transform(pre: Preprocess, augment: Augment) -> Transform:
             T.RandomResizedCrop(
                 pre.input_size,
                 scale=tuple(augment.crop_scale),
+                ratio=tuple(augment.crop_ratio),
                 interpolation=_interpolation(pre.interpolation),
                 antialias=True,
             ),

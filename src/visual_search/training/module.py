@@ -36,7 +36,8 @@ class RetrievalModule(pl.LightningModule):
     `encoders.freeze`); `lock_image`: freeze the whole image tower, projection included (LiT);
     `lock_text`: freeze a CLIP text tower. Learning rates: `lr` for the heads (projection, category
     head, loss parameters, CLIP temperature), `backbone_lr` for the image backbone, `text_lr` for
-    the text tower. AdamW with a linear warm-up then cosine decay, stepped per batch.
+    the text tower. AdamW with a linear warm-up then cosine decay, stepped per batch. `channels_last`
+    memory format (faster convolutions on CPU: 16 -> 26 img/s training EfficientNet-Lite0 at 128 px).
     """
 
     def __init__(
@@ -48,11 +49,12 @@ class RetrievalModule(pl.LightningModule):
         unfreeze_last: int = -1,
         lock_image: bool = False,
         lock_text: bool = False,
-        lr: float = 1e-3,
-        backbone_lr: float = 1e-4,
+        lr: float = 3e-3,
+        backbone_lr: float = 5e-4,
         text_lr: float = 1e-5,
         weight_decay: float = 1e-4,
         warmup_fraction: float = 0.1,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -70,6 +72,8 @@ class RetrievalModule(pl.LightningModule):
         if lock_text:
             self.model.encoder.model.text.requires_grad_(False)
         self._val: list[tuple[Tensor, Tensor, Tensor]] = []
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)
         self.train()  # encoders are built in eval mode; Lightning keeps the modes it finds
 
     def train(self, mode: bool = True) -> RetrievalModule:
@@ -79,14 +83,18 @@ class RetrievalModule(pl.LightningModule):
             block.eval()
         return self
 
+    def embed(self, images: Tensor) -> Tensor:
+        """Embeddings of a batch of images, in the module's memory format."""
+        return self.model(images.contiguous(memory_format=self.memory_format))
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        embeddings = self.model(batch["image"])
+        embeddings = self.embed(batch["image"])
         loss = self.model.objective(embeddings, batch, self.model)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(embeddings))
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._val.append((self.model(batch["image"]).float(), batch["label"], batch["index"]))
+        self._val.append((self.embed(batch["image"]).float(), batch["label"], batch["index"]))
 
     def on_validation_epoch_end(self) -> None:
         """Leave-one-out mAP over every validation item (gathered from all processes, each item once)."""
@@ -98,7 +106,11 @@ class RetrievalModule(pl.LightningModule):
             embeddings, labels, rows = (self.all_gather(t).flatten(0, 1) for t in (embeddings, labels, rows))
         rows, first = np.unique(rows.cpu().numpy(), return_index=True)  # DDP pads with repeated items
         value = leave_one_out_map(embeddings[first].cpu(), labels[first].cpu().numpy())
-        self.log("val/mAP", value, prog_bar=True)
+        if self.trainer.sanity_checking:  # Lightning drops what is logged here: say it
+            if self.trainer.is_global_zero:
+                log.info("val/mAP at the start (%d validation items): %.4f", len(first), value)
+            return
+        self.log("val/mAP", value, prog_bar=True, sync_dist=True)  # every process has the same value
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters by learning rate: image backbone, text tower, heads (everything else)."""

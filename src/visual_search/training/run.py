@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -15,6 +16,8 @@ from visual_search.errors import UserError
 from visual_search.training.module import RetrievalModule, trainable_summary
 
 log = logging.getLogger(__name__)
+# Frozen backbone blocks are kept in eval mode on purpose (their batch-norm statistics must not move).
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 
 def plain(cfg: DictConfig) -> dict:
@@ -55,7 +58,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not best:
         log.info("no checkpoint was kept (fast_dev_run or no checkpoint callback): nothing to evaluate")
         return metrics
-    log.info("best checkpoint: %s (val/mAP %.4f)", best, trainer.checkpoint_callback.best_model_score)
+    score = trainer.checkpoint_callback.best_model_score  # None after DDP spawn: kept by the workers
+    log.info("best checkpoint: %s (val/mAP %s)", best, "see log" if score is None else f"{float(score):.4f}")
     if not cfg.evaluate_after:
         return metrics
     from visual_search.evaluation.run import evaluate
