@@ -23,7 +23,7 @@ def checkpoints(run_dir: Path) -> dict[str, Path]:
 def trained(tmp_path_factory) -> tuple[Path, str]:
     """`python train.py debug=tiny trainer.max_epochs=2` once: (log dir, console output)."""
     log_dir = tmp_path_factory.mktemp("train_job")
-    result = run_script("train.py", *TINY, "trainer.max_epochs=2", f"paths.log_dir={log_dir}")
+    result = run_script("train.py", *TINY, "trainer.max_epochs=2", "logger=csv", f"paths.log_dir={log_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return log_dir, result.stdout + result.stderr
 
@@ -40,6 +40,8 @@ def test_training_keeps_the_best_checkpoint_and_evaluates_it(trained):
     assert "last.ckpt" in kept and len(kept) == 2
     best = re.search(r"best checkpoint: (\S+) \(val/mAP ([0-9.]+)\)", log)
     assert best and Path(best.group(1)).parent == run_dir / "checkpoints" and 0 < float(best.group(2)) <= 1
+    epochs = pd.read_csv(run_dir / "csv" / "version_0" / "metrics.csv")  # the CSV logger's record
+    assert epochs["val/mAP"].notna().sum() == 2
     board = pd.read_csv(log_dir / "leaderboard.csv")
     assert board["approach"].tolist() == ["efficientnet_lite0_finetune_cross_entropy"]
     assert 0 < board["mAP"][0] <= 1 and board["run_dir"][0] == str(run_dir)

@@ -90,6 +90,19 @@ def test_one_training_step_per_loss(loss: str):
     assert module.model(batch()["image"]).shape == (12, 16)
 
 
+def test_resnet50_step_trains_only_its_last_blocks():
+    encoder = {
+        "_target_": "visual_search.encoders.torchvision_resnet.TorchvisionResNetEncoder",
+        "input_size": SIZE,
+    }
+    module = RetrievalModule(encoder, loss_config("cross_entropy"), CLASSES, unfreeze_last=7)
+    backbone = module.model.backbone()
+    early, late = backbone.layer3[1].conv1.weight.clone(), backbone.layer3[2].conv1.weight.clone()
+    assert torch.isfinite(optimizer_step(module, batch()))
+    assert torch.equal(backbone.layer3[1].conv1.weight, early)
+    assert not torch.equal(backbone.layer3[2].conv1.weight, late)
+
+
 def test_parameter_groups_get_their_own_learning_rates():
     module = RetrievalModule(TINY_TIMM, loss_config("arcface"), CLASSES, projection_dim=8, unfreeze_last=1)
     groups = module.parameter_groups()
