@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,28 @@ def tiny_polyvore(tmp_path_factory: pytest.TempPathFactory) -> Path:
         num_categories=4, items_per_category=12, image_size=48, num_outfits=12, num_scenes=4, scene_size=96
     )
     return generate(spec, tmp_path_factory.mktemp("synthetic") / "polyvore_outfits")
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Milvus 2.3 standalone server (pip `milvus`, a dev dependency) on a free port, started once
+    per test session and stopped after it; yields its URI. Skips (with the reason) if it cannot start."""
+    try:
+        from milvus import MilvusServer
+    except ImportError as e:
+        pytest.skip(f"no Milvus standalone server to test against: {e} (pip install milvus==2.3.5)")
+    server = MilvusServer()
+    server.set_base_dir(str(tmp_path_factory.mktemp("milvus_server")))
+    with socket.socket() as probe:  # the other ports (etcd, coordinators) it finds free by itself
+        probe.bind(("127.0.0.1", 0))
+        server.listen_port = probe.getsockname()[1]
+    try:
+        server.start()
+    except (OSError, RuntimeError, TimeoutError) as e:
+        server.stop()
+        pytest.skip(f"the Milvus standalone server did not start: {e}")
+    yield f"http://127.0.0.1:{server.listen_port}"
+    server.stop()
 
 
 def run_script(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,14 @@
 
 One collection per distinct gallery: its name is a tag plus a digest of the indexed vectors, the stored
 fields and the build parameters, so approaches never overwrite each other and an identical, complete
-collection is reused instead of rebuilt.
+collection is reused instead of rebuilt. `collection=` names one instead (a catalogue kept up to date
+in place).
+
+Rows are keyed by `item_id` and written with upsert, each with a fingerprint of its content, so indexing
+is idempotent and resumable: a run that died mid-way (even SIGKILL) is completed by the next one, which
+writes only the rows that are missing or changed and deletes the rows no longer in the gallery. A
+collection made for other vectors (dimension, metric, index type or encoder) is refused with a hint,
+never mixed into.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -26,23 +34,32 @@ from visual_search.errors import UserError
 from visual_search.index.reduction import Identity, Reduction
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-class _UnimplementedRpc(logging.Filter):
-    """Milvus Lite's in-process gRPC server logs a traceback for RPCs it does not implement (pymilvus
-    asks for AllocTimestamp when creating a collection, then carries on): drop those records."""
+class _QuietLibraryNoise(logging.Filter):
+    """Drop two harmless library records: Milvus Lite's in-process gRPC server logs a traceback for RPCs
+    it does not implement (pymilvus asks for AllocTimestamp when creating a collection, then carries on),
+    and pymilvus's query iterator warns when a server (Milvus 2.3, Lite) has no MVCC timestamp for it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], NotImplementedError))
+        if record.exc_info and isinstance(record.exc_info[1], NotImplementedError):
+            return False
+        return "failed to get mvccTs" not in record.getMessage()
 
 
-logging.getLogger("grpc._server").addFilter(_UnimplementedRpc())
+for _name in ("grpc._server", "pymilvus.client.iterator.query_iterator"):
+    logging.getLogger(_name).addFilter(_QuietLibraryNoise())
 
-PRIMARY_KEY = "row"  # the item's position in the gallery table
+SCHEMA_VERSION = 2  # 2: item_id primary key, upserts, row fingerprints (1: row primary key, inserts)
+PRIMARY_KEY = "item_id"
+ROW = "row"  # the item's position in the gallery table: what searches return
 VECTOR = "vector"
+FINGERPRINT = "fingerprint"  # digest of a row's content: an unchanged row is not written again
 STORED_FIELDS = ("item_id", "label", "category", "semantic_category", "title")  # label: relevance class
 MAX_FIELD_BYTES = {"title": 1024}  # VARCHAR limits (bytes); longer values are truncated
 DEFAULT_FIELD_BYTES = 512
+ENCODER_PROPERTY = "visual_search.encoder"  # collection property: what made the vectors
 INDEX_TYPES = ("IVF_FLAT", "FLAT", "HNSW")
 METRICS = ("L2", "IP", "COSINE")
 MIN_POINTS_PER_LIST = 39  # FAISS warns and clusters poorly below this many training vectors per list
@@ -58,14 +75,30 @@ class SearchResult:
     distances: np.ndarray
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What a collection holds: vector dimension, metric, index type and the encoder that made them."""
+
+    dim: int
+    metric: str
+    index_type: str
+    encoder: str
+
+    def describe(self) -> str:
+        return f"{self.dim}-d {self.metric} {self.index_type} vectors ({self.encoder or 'unknown encoder'})"
+
+
 class MilvusIndex:
-    """Builds (or reuses) a collection of gallery vectors and searches it, optionally within a category."""
+    """Builds (or reuses, or completes) a collection of gallery vectors and searches it, optionally
+    within a category."""
 
     def __init__(
         self,
         uri: str,
         token: str | None = None,
         db_name: str | None = None,
+        collection: str | None = None,
+        recreate: bool = False,
         index_type: str = "IVF_FLAT",
         metric: str = "L2",
         nlist: int = 128,
@@ -76,18 +109,29 @@ class MilvusIndex:
         insert_batch_size: int = 1000,
         search_batch_size: int = 256,
         index_timeout_s: float = 300.0,
+        retries: int = 4,
+        retry_backoff_s: float = 1.0,
         reduction: Reduction | None = None,
     ) -> None:
         if index_type not in INDEX_TYPES:
             raise UserError(f"index.index_type={index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
         if metric not in METRICS:
             raise UserError(f"index.metric={metric!r}; choose one of {', '.join(METRICS)}")
+        counts = {"nlist": nlist, "nprobe": nprobe, "M": M, "efConstruction": efConstruction, "ef": ef}
+        counts |= {"insert_batch_size": insert_batch_size, "search_batch_size": search_batch_size}
+        for key, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"index.{key}={value!r}; expected a positive integer")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise UserError(f"index.retries={retries!r}; expected a whole number >= 0")
         self.uri, self.token, self.db_name = str(uri), token, db_name
+        self.collection_name, self.recreate = collection, recreate
         self.index_type, self.metric = index_type, metric
         self.nlist_used = nlist  # build() lowers it for galleries too small for `nlist` lists
         self.nlist, self.nprobe, self.M, self.efConstruction, self.ef = nlist, nprobe, M, efConstruction, ef
         self.insert_batch_size, self.search_batch_size = insert_batch_size, search_batch_size
         self.index_timeout_s = index_timeout_s
+        self.retries, self.retry_backoff_s = retries, float(retry_backoff_s)
         self.reduction = reduction if reduction is not None else Identity()
         self.collection: str | None = None
         self._rows = 0
@@ -101,14 +145,14 @@ class MilvusIndex:
 
     @property
     def client(self) -> MilvusClient:
-        """The connection, opened on first use."""
+        """The connection, opened on first use (a server that does not answer is retried with backoff)."""
         if self._client is None:
             if self.is_lite:
                 Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._client = MilvusClient(uri=self.uri, token=self.token or "", db_name=self.db_name or "")
-            except MilvusException as error:
-                raise UserError(f"cannot open Milvus at index.uri={self.uri}: {error.message}") from error
+            self._client = self._retrying(
+                f"connect to Milvus at index.uri={self.uri}",
+                lambda: MilvusClient(uri=self.uri, token=self.token or "", db_name=self.db_name or ""),
+            )
         return self._client
 
     def close(self) -> None:
@@ -137,11 +181,17 @@ class MilvusIndex:
         return self.reduction.transform(np.asarray(embeddings, dtype=np.float32))
 
     def build(
-        self, embeddings: np.ndarray, fields: pd.DataFrame, tag: str, fit_embeddings: np.ndarray | None = None
+        self,
+        embeddings: np.ndarray,
+        fields: pd.DataFrame,
+        tag: str,
+        fit_embeddings: np.ndarray | None = None,
+        encoder: str = "",
     ) -> str:
-        """Fit the reduction (on `fit_embeddings`, default the gallery), then create the collection of the
-        gallery vectors with `fields` (one row per vector, columns from STORED_FIELDS), or reuse it when an
-        identical, complete one exists. Returns the collection name."""
+        """Fit the reduction (on `fit_embeddings`, default the gallery), then bring the collection up to
+        date with the gallery vectors and their `fields` (one row per vector, columns from STORED_FIELDS,
+        unique `item_id`s): create it, or complete it, or reuse it when nothing is missing. `encoder`
+        names what made the vectors (checked against an existing collection). Returns the name."""
         if len(embeddings) != len(fields):
             raise ValueError(f"{len(embeddings)} embeddings but {len(fields)} rows of fields")
         if len(embeddings) == 0:
@@ -157,12 +207,14 @@ class MilvusIndex:
                 self.nlist, len(vectors), self.nlist_used,
             )  # fmt: skip
         fields = _stored_fields(fields)
-        name = self._collection_name(tag, vectors, fields)
-        if self._is_complete(name, len(vectors)):
-            log.info("reusing Milvus collection %s (%d vectors)", name, len(vectors))
+        name = self.collection_name or self._collection_name(tag, vectors, fields)
+        made_by = ", ".join(part for part in (encoder, f"reduction={self.reduction.describe()}") if part)
+        layout = Layout(vectors.shape[1], self.metric, self.index_type, made_by)
+        self._open(name, layout)
+        if self.collection_name is None and self._count(name) == len(vectors):
+            log.info("reusing Milvus collection %s (%d vectors)", name, len(vectors))  # named by content
         else:
-            self._create(name, vectors.shape[1])
-            self._insert(name, vectors, fields)
+            self._sync(name, vectors, fields)
         self.collection, self._rows, self._dim = name, len(vectors), vectors.shape[1]
         return name
 
@@ -175,23 +227,20 @@ class MilvusIndex:
         if not self.client.has_collection(name):
             return False
         self.client.load_collection(name)
-        fields = self.client.describe_collection(name)["fields"]
-        dim = next(int(f["params"]["dim"]) for f in fields if f["name"] == VECTOR)
-        count = self.client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")
-        built = self.client.describe_index(name, VECTOR).get("params", {})
-        self.nlist_used = int(built.get("nlist", self.nlist))  # what build() chose for this gallery
-        self.collection, self._rows, self._dim = name, int(count[0]["count(*)"]), dim
+        built = self.client.describe_index(name, VECTOR)
+        self.nlist_used = int(built.get("params", built).get("nlist", self.nlist))  # what build() chose
+        self.collection, self._rows, self._dim = name, self._count(name), self._layout(name).dim
         return True
 
     def scan(self, fields: Sequence[str], batch_size: int = 1000) -> Iterator[list[dict]]:
         """Every stored row of the collection in row order, `batch_size` rows at a time, with `fields`
-        (any of PRIMARY_KEY, STORED_FIELDS and VECTOR)."""
+        (any of ROW, STORED_FIELDS and VECTOR)."""
         if self.collection is None:
             raise RuntimeError("scan before build or attach")
         for start in range(0, self._rows, batch_size):
-            expr = f"{PRIMARY_KEY} >= {start} and {PRIMARY_KEY} < {start + batch_size}"
-            rows = self.client.query(self.collection, filter=expr, output_fields=[PRIMARY_KEY, *fields])
-            yield sorted(rows, key=lambda row: row[PRIMARY_KEY])
+            expr = f"{ROW} >= {start} and {ROW} < {start + batch_size}"
+            rows = self.client.query(self.collection, filter=expr, output_fields=[ROW, *fields])
+            yield sorted(rows, key=lambda row: row[ROW])
 
     def search(
         self,
@@ -221,12 +270,12 @@ class MilvusIndex:
                     data=vectors[chunk],
                     limit=k,
                     filter=expr,
-                    output_fields=[PRIMARY_KEY],  # without it Milvus Lite returns every vector too
+                    output_fields=[ROW],  # without it Milvus Lite returns every vector too
                     search_params={"params": self._search_params(k)},
                 )
                 for query, query_hits in zip(chunk, hits, strict=True):
                     for rank, hit in enumerate(query_hits):
-                        rows[query, rank] = hit[PRIMARY_KEY]
+                        rows[query, rank] = hit["entity"][ROW]
                         distances[query, rank] = hit["distance"]
         return SearchResult(rows, distances)
 
@@ -250,32 +299,77 @@ class MilvusIndex:
     def _collection_name(self, tag: str, vectors: np.ndarray, fields: pd.DataFrame) -> str:
         digest = hashlib.sha256()
         digest.update(
-            json.dumps([self.index_type, self.metric, self._build_params(), vectors.shape]).encode()
+            json.dumps(
+                [SCHEMA_VERSION, self.index_type, self.metric, self._build_params(), vectors.shape]
+            ).encode()
         )
         digest.update(np.ascontiguousarray(vectors).tobytes())
         digest.update(fields.to_csv(index=False).encode())
         tag = re.sub(r"\W", "_", tag)[:200]
         return f"{tag if re.match(r'[A-Za-z_]', tag) else 'c_' + tag}_{digest.hexdigest()[:16]}"
 
-    def _is_complete(self, name: str, rows: int) -> bool:
-        if not self.client.has_collection(name):
-            return False
-        self.client.load_collection(name)
-        count = self.client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")
-        if count and count[0]["count(*)"] == rows:
-            return True
-        log.warning("Milvus collection %s is incomplete (a run stopped while indexing): rebuilding", name)
-        self.client.drop_collection(name)
-        return False
+    def _retrying(self, what: str, call: Callable[[], T]) -> T:
+        """`call()`, retried `retries` times with doubling waits while Milvus does not answer; then a
+        one-line UserError (a Milvus Lite file is not retried: nothing can come back up)."""
+        delay = self.retry_backoff_s
+        for attempt in range(self.retries + 1):
+            try:
+                return call()
+            except MilvusException as error:
+                if self.is_lite or attempt == self.retries:
+                    tries = f" after {attempt + 1} attempts" if attempt else ""
+                    hint = (
+                        "" if self.is_lite else "; is the server up? (index.retries, index.retry_backoff_s)"
+                    )
+                    raise UserError(f"cannot {what}{tries}: {error.message}{hint}") from error
+                log.warning("cannot %s (%s): retrying in %.2f s", what, error.message, delay)
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
 
-    def _create(self, name: str, dim: int) -> None:
+    def _open(self, name: str, layout: Layout) -> None:
+        """Create the collection, or check that the existing one holds the same kind of vectors
+        (dropped first with `recreate`)."""
+        exists = self.client.has_collection(name)
+        if exists and self.recreate:
+            log.warning("index.recreate=true: dropping Milvus collection %s", name)
+            self.client.drop_collection(name)
+            exists = False
+        if not exists:
+            self._create(name, layout)
+            return
+        held = self._layout(name)
+        if held != layout:
+            raise UserError(
+                f"Milvus collection {name!r} holds {held.describe()}, but this run makes "
+                f"{layout.describe()}: name another collection (index.collection=...) or replace it "
+                f"(index.recreate=true)"
+            )
+        self.client.load_collection(name)
+
+    def _layout(self, name: str) -> Layout:
+        """What an existing collection holds (a collection from an older schema has no item_id key)."""
+        schema = self.client.describe_collection(name)
+        fields = {field["name"]: field for field in schema["fields"]}
+        index = self.client.describe_index(name, VECTOR) if VECTOR in fields else {}
+        dim = int(fields[VECTOR]["params"]["dim"]) if VECTOR in fields else 0
+        encoder = schema.get("properties", {}).get(ENCODER_PROPERTY, "")
+        if not fields.get(PRIMARY_KEY, {}).get("is_primary") or FINGERPRINT not in fields:
+            encoder = "made by another program or an older version"
+        return Layout(dim, index.get("metric_type", ""), index.get("index_type", ""), encoder)
+
+    def _create(self, name: str, layout: Layout) -> None:
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field(PRIMARY_KEY, DataType.INT64, is_primary=True)
         for field in STORED_FIELDS:
             schema.add_field(
-                field, DataType.VARCHAR, max_length=MAX_FIELD_BYTES.get(field, DEFAULT_FIELD_BYTES)
+                field,
+                DataType.VARCHAR,
+                max_length=MAX_FIELD_BYTES.get(field, DEFAULT_FIELD_BYTES),
+                is_primary=field == PRIMARY_KEY,
             )
-        schema.add_field(VECTOR, DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field(ROW, DataType.INT64)
+        schema.add_field(FINGERPRINT, DataType.VARCHAR, max_length=32)
+        schema.add_field(VECTOR, DataType.FLOAT_VECTOR, dim=layout.dim)
         index_params = self.client.prepare_index_params()
         params = self._build_params()
         # Milvus Lite 3.x ignores build parameters unless nested under "params"; a server takes them plain.
@@ -286,41 +380,95 @@ class MilvusIndex:
             params={"params": params} if self.is_lite and params else params,
         )
         self.client.create_collection(name, schema=schema, index_params=index_params)
+        self.client.alter_collection_properties(name, properties={ENCODER_PROPERTY: layout.encoder})
 
-    def _insert(self, name: str, vectors: np.ndarray, fields: pd.DataFrame) -> None:
+    def _count(self, name: str) -> int:
+        count = self.client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")
+        return int(count[0]["count(*)"]) if count else 0
+
+    def _stored_fingerprints(self, name: str) -> dict[str, str]:
+        """item_id -> fingerprint of every row the collection holds."""
+        stored: dict[str, str] = {}
+        rows = self.client.query_iterator(
+            name, batch_size=max(self.insert_batch_size, 1000), output_fields=[PRIMARY_KEY, FINGERPRINT]
+        )
+        while batch := rows.next():
+            stored.update((row[PRIMARY_KEY], row[FINGERPRINT]) for row in batch)
+        rows.close()
+        return stored
+
+    def _sync(self, name: str, vectors: np.ndarray, fields: pd.DataFrame) -> None:
+        """Upsert the rows that are missing or changed, delete the rows no longer in the gallery, then
+        flush and wait for the index."""
         records = fields.to_dict("records")
-        with tqdm(total=len(vectors), desc="index", unit="vec", dynamic_ncols=True) as bar:
-            for start in range(0, len(vectors), self.insert_batch_size):
-                stop = min(start + self.insert_batch_size, len(vectors))
+        prints = [_fingerprint(row, vectors[row], records[row]) for row in range(len(vectors))]
+        stored = self._stored_fingerprints(name)
+        wanted = dict(zip(fields[PRIMARY_KEY], prints, strict=True))
+        stale = [item for item in stored if item not in wanted]
+        todo = [row for row, item in enumerate(fields[PRIMARY_KEY]) if stored.get(item) != prints[row]]
+        if stored:
+            log.info(
+                "Milvus collection %s: %d of %d rows already indexed, %d to write, %d to remove",
+                name, len(vectors) - len(todo), len(vectors), len(todo), len(stale),
+            )  # fmt: skip
+        for start in range(0, len(stale), self.insert_batch_size):
+            batch = stale[start : start + self.insert_batch_size]
+            self._retrying(f"delete rows from {name}", lambda b=batch: self.client.delete(name, ids=b))
+        with tqdm(
+            total=len(vectors), initial=len(vectors) - len(todo), desc="index", unit="vec", dynamic_ncols=True
+        ) as bar:
+            for start in range(0, len(todo), self.insert_batch_size):
                 batch = [
-                    {PRIMARY_KEY: row, VECTOR: vectors[row], **records[row]} for row in range(start, stop)
+                    {ROW: row, VECTOR: vectors[row], FINGERPRINT: prints[row], **records[row]}
+                    for row in todo[start : start + self.insert_batch_size]
                 ]
-                self.client.insert(name, batch)
-                bar.update(stop - start)
+                self._retrying(f"write rows to {name}", lambda b=batch: self.client.upsert(name, b))
+                log.debug("upserted %d rows into %s", len(batch), name)
+                bar.update(len(batch))
         # Unflushed rows are brute-forced in Python by Milvus Lite (seconds per query): flush first.
         self.client.flush(name)
-        self._wait_until_indexed(name, len(vectors))
+        self._wait_until_indexed(name)
         self.client.load_collection(name)
 
-    def _wait_until_indexed(self, name: str, rows: int) -> None:
+    def _wait_until_indexed(self, name: str) -> None:
         """A server builds the index asynchronously after flush; Milvus Lite reports done at once."""
         deadline = time.monotonic() + self.index_timeout_s
         while True:
             info = self.client.describe_index(name, VECTOR)
-            if int(info.get("indexed_rows", rows)) >= rows:
+            if int(info.get("indexed_rows", 0)) >= int(info.get("total_rows", 0)):
                 return
             if time.monotonic() > deadline:
                 raise UserError(f"Milvus did not finish indexing {name} within {self.index_timeout_s:.0f} s")
             time.sleep(0.5)
 
 
+def _fingerprint(row: int, vector: np.ndarray, record: dict[str, str]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps([row, *(record[field] for field in STORED_FIELDS)]).encode())
+    digest.update(np.ascontiguousarray(vector, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
 def _stored_fields(fields: pd.DataFrame) -> pd.DataFrame:
-    """The stored columns as strings, missing ones empty, each cut to its VARCHAR byte limit."""
+    """The stored columns as strings, missing ones empty, each cut to its VARCHAR byte limit; item ids
+    must be unique and fit (they key the rows: cutting one could merge two items)."""
     out = pd.DataFrame(index=range(len(fields)))
     for field in STORED_FIELDS:
         values = fields[field] if field in fields else pd.Series([""] * len(fields))
         limit = MAX_FIELD_BYTES.get(field, DEFAULT_FIELD_BYTES)
         out[field] = [_truncate("" if pd.isna(v) else str(v), limit) for v in values]
+    ids = fields[PRIMARY_KEY].astype(str) if PRIMARY_KEY in fields else pd.Series([""] * len(fields))
+    too_long = [item for item in ids if len(item.encode()) > DEFAULT_FIELD_BYTES]
+    if too_long:
+        raise UserError(f"item_id longer than {DEFAULT_FIELD_BYTES} bytes: {too_long[0][:60]}...")
+    if (ids == "").any():
+        raise UserError(f"{int((ids == '').sum())} gallery row(s) without an item_id: cannot index them")
+    duplicated = ids[ids.duplicated()].unique()
+    if len(duplicated):
+        raise UserError(
+            f"{len(duplicated)} duplicate item_id(s) in the gallery (e.g. {', '.join(duplicated[:3])}): "
+            "each item must have its own id"
+        )
     return out
 
 
