@@ -3,10 +3,13 @@ a shape feature, and not far above chance."""
 
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from visual_search.data.polyvore import load_polyvore
 from visual_search.data.splits import SplitSpec
 from visual_search.data.synthetic import SyntheticSpec, ensure_synthetic
-from visual_search.evaluation.baselines import score_baseline
+from visual_search.evaluation.baselines import raw_pixels, score_baseline
 
 
 def test_colour_histogram_scores_clearly_below_shape(tmp_path: Path):
@@ -20,3 +23,13 @@ def test_colour_histogram_scores_clearly_below_shape(tmp_path: Path):
     chance = 1 / 20
     assert shape > 2 * colour, (colour, shape)
     assert colour < 3 * chance, (colour, chance)
+
+
+def test_raw_pixels_are_a_centred_unit_thumbnail():
+    pattern = np.zeros((32, 32, 3), dtype=np.uint8)
+    pattern[:16] = 100
+    darker, brighter = Image.fromarray(pattern), Image.fromarray(pattern + 50)
+    vector = raw_pixels(darker)
+    assert vector.shape == (16 * 16 * 3,) and np.isclose(np.linalg.norm(vector), 1)
+    np.testing.assert_allclose(vector, raw_pixels(brighter), atol=1e-6)  # a uniform shift is centred away
+    assert raw_pixels(Image.fromarray(pattern[::-1].copy())) @ vector < -0.99  # upside down: opposite

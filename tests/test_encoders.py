@@ -246,3 +246,14 @@ def test_pip_classifier_recognises_photos(photo: str, plausible: set[int]) -> No
 def test_bad_arguments_raise_clear_errors(build: Callable[[], Encoder], error: type, argument: str) -> None:
     with pytest.raises(error, match=argument):
         build()
+
+
+def test_runtime_precision_and_memory_format_keep_the_embeddings(images: torch.Tensor) -> None:
+    encoder = TimmEncoder(input_size=SIZE)  # the pip ImageNet weights: real features
+    reference = embed(encoder, images)
+    torch.testing.assert_close(embed(encoder.set_runtime("fp32", channels_last=True), images), reference)
+    bf16 = embed(encoder.set_runtime("bf16", channels_last=True), images)
+    assert bf16.dtype == torch.float32 and (bf16 * reference).sum(dim=1).min() > 0.99
+    assert encoder.set_runtime("auto").precision in ("fp32", "bf16")
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        encoder.set_runtime("fp16")

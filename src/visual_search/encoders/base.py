@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+PRECISIONS = ("fp32", "bf16", "auto")  # auto: bf16 where the CPU computes it natively, else fp32
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("bilinear", "bicubic")
@@ -49,14 +50,30 @@ class Encoder(torch.nn.Module, ABC):
         self.preprocess = preprocess
         self.embed_dim = embed_dim
         self.normalize = normalize
+        self.precision = "fp32"
+        self.memory_format = torch.contiguous_format
+
+    def set_runtime(self, precision: str = "fp32", channels_last: bool = False) -> Encoder:
+        """How `forward` computes: bf16 autocast or fp32 (`auto`: bf16 where the CPU has native bf16
+        instructions), and the channels-last memory format (faster convolutions on CPU). Returns self."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision={precision!r}: expected one of {PRECISIONS}")
+        if precision == "auto":
+            precision = "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+        self.precision = precision
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        return self.to(memory_format=self.memory_format)
 
     @abstractmethod
     def features(self, images: Tensor) -> Tensor:
         """Raw (unnormalised) features of shape (B, embed_dim)."""
 
     def forward(self, images: Tensor) -> Tensor:
-        """Features, L2-normalised along the last dimension when `self.normalize`."""
-        return self._maybe_normalize(self.features(images))
+        """Features (fp32), L2-normalised along the last dimension when `self.normalize`."""
+        images = images.contiguous(memory_format=self.memory_format)
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            features = self.features(images)
+        return self._maybe_normalize(features.float())
 
     def backbone(self) -> torch.nn.Module:
         """The image network whose blocks fine-tuning counts when it unfreezes the last N."""

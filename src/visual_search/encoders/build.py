@@ -10,10 +10,13 @@ from visual_search.encoders.base import Encoder
 
 def build_encoder(cfg: DictConfig) -> Encoder:
     """The fine-tuned encoder of `cfg.checkpoint` when set (its own encoder config comes with it),
-    else `cfg.encoder`; in eval mode. Evaluation and serving both build their encoder here."""
+    else `cfg.encoder`; in eval mode, computing as `cfg.inference` says (precision, memory format).
+    Evaluation and serving both build their encoder here."""
     if cfg.get("checkpoint"):
         from visual_search.training.module import load_finetuned
 
-        return load_finetuned(cfg.checkpoint)
-    encoder: Encoder = instantiate(cfg.encoder)
-    return encoder.eval()
+        encoder = load_finetuned(cfg.checkpoint)
+    else:
+        encoder = instantiate(cfg.encoder)
+    runtime = cfg.get("inference") or {}
+    return encoder.set_runtime(runtime.get("precision", "fp32"), runtime.get("channels_last", False)).eval()

@@ -1,8 +1,8 @@
 """Hand-made image features that need no model: a scale for what learnt encoders must beat.
 
 `color_histogram` sees only colour; `silhouette` sees only shape (the product's mask, cropped to its
-box and resized). On the synthetic data, whose categories differ by shape and share colours, the first
-must score clearly below the second.
+box and resized); `raw_pixels` is the image itself, shrunk to a thumbnail. On the synthetic data, whose
+categories differ by shape and share colours, the first must score clearly below the second.
 """
 
 from __future__ import annotations
@@ -40,7 +40,15 @@ def silhouette(image: Image.Image, side: int = 32) -> np.ndarray:
     return vector / (np.linalg.norm(vector) + 1e-12)
 
 
-BASELINES = {"color_histogram": color_histogram, "silhouette": silhouette}
+def raw_pixels(image: Image.Image, side: int = 16) -> np.ndarray:
+    """The RGB thumbnail (side x side) as a vector, centred and L2-normalised."""
+    thumbnail = image.convert("RGB").resize((side, side), Image.Resampling.BILINEAR)
+    vector = np.asarray(thumbnail, dtype=np.float32).ravel()
+    vector -= vector.mean()
+    return vector / (np.linalg.norm(vector) + 1e-12)
+
+
+BASELINES = {"color_histogram": color_histogram, "silhouette": silhouette, "raw_pixels": raw_pixels}
 
 
 def embed_paths(paths: Sequence[str], name: str) -> torch.Tensor:

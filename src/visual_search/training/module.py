@@ -72,8 +72,7 @@ class RetrievalModule(pl.LightningModule):
         if lock_text:
             self.model.encoder.model.text.requires_grad_(False)
         self._val: list[tuple[Tensor, Tensor, Tensor]] = []
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model.to(memory_format=self.memory_format)
+        self.model.set_runtime("fp32", channels_last)  # mixed precision is the Trainer's (`precision`)
         self.train()  # encoders are built in eval mode; Lightning keeps the modes it finds
 
     def train(self, mode: bool = True) -> RetrievalModule:
@@ -83,18 +82,14 @@ class RetrievalModule(pl.LightningModule):
             block.eval()
         return self
 
-    def embed(self, images: Tensor) -> Tensor:
-        """Embeddings of a batch of images, in the module's memory format."""
-        return self.model(images.contiguous(memory_format=self.memory_format))
-
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        embeddings = self.embed(batch["image"])
+        embeddings = self.model(batch["image"])
         loss = self.model.objective(embeddings, batch, self.model)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(embeddings))
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._val.append((self.embed(batch["image"]).float(), batch["label"], batch["index"]))
+        self._val.append((self.model(batch["image"]), batch["label"], batch["index"]))
 
     def on_validation_epoch_end(self) -> None:
         """Leave-one-out mAP over every validation item (gathered from all processes, each item once)."""

@@ -1,0 +1,118 @@
+"""Encoder speed: forward-only throughput against the same encoder inside the embedding pipeline
+(decode + preprocess in DataLoader workers + forward), side by side in one process, for each encoder,
+input size and runtime (precision, memory format). For the default encoder, the exact full-ranking mAP of
+each precision's embeddings (all queries against the timed gallery sample) shows what bf16 costs.
+
+    python -m benchmarks.encoders                   # the default cases on the default synthetic data
+    python -m benchmarks.encoders --images 800 --batches 5
+
+Results: outputs/benchmarks/encoders/<time>/{results.csv, report.md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from hydra import compose, initialize_config_dir
+from torch.utils.data import DataLoader
+
+from benchmarks.report import markdown_table
+from visual_search.data.build import build_items
+from visual_search.data.datamodule import ItemImages, collate_skipping
+from visual_search.data.transforms import eval_transform
+from visual_search.encoders.build import build_encoder
+from visual_search.evaluation.embed import embed_loader
+from visual_search.evaluation.metrics import mean_average_precision
+from visual_search.evaluation.timing import encoder_throughput
+from visual_search.utils.runtime import keep_freed_memory
+
+ROOT = Path(__file__).resolve().parents[1]
+# (name, overrides): random weights where only a download has real ones (speed does not depend on them)
+CASES = [
+    ("efficientnet_lite0 224 fp32", ["inference.precision=fp32", "inference.channels_last=false"]),
+    (
+        "efficientnet_lite0 224 fp32 channels_last",
+        ["inference.precision=fp32", "inference.channels_last=true"],
+    ),
+    (
+        "efficientnet_lite0 224 bf16 channels_last",
+        ["inference.precision=bf16", "inference.channels_last=true"],
+    ),
+    ("efficientnet_lite0 128 bf16 channels_last", ["encoder.input_size=128", "inference.precision=bf16"]),
+    ("resnet50 224 fp32 channels_last", ["encoder=resnet50", "inference.precision=fp32"]),
+    ("resnet50 224 bf16 channels_last", ["encoder=resnet50", "inference.precision=bf16"]),
+    ("clip ViT-B-32 224 fp32", ["encoder=clip", "inference.precision=fp32"]),
+    ("clip ViT-B-32 224 bf16", ["encoder=clip", "inference.precision=bf16"]),
+]
+QUALITY = "efficientnet_lite0 224"  # cases whose name starts with this also report mAP (real weights)
+
+
+def measure(overrides: list[str], images: int, batches: int, with_quality: bool) -> dict[str, float]:
+    """Forward-only and pipeline images/s (and mAP) of one configuration."""
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("evaluate", overrides=overrides)
+    items = build_items(cfg)
+    encoder = build_encoder(cfg)
+    transform = eval_transform(encoder.preprocess)
+
+    def loader(split: str, count: int | None = None) -> tuple[DataLoader, pd.DataFrame]:
+        frame = items.split(split)
+        frame = frame.sample(n=min(count, len(frame)), random_state=0).sort_index() if count else frame
+        dataset = ItemImages(frame, transform)
+        workers = cfg.datamodule.num_workers
+        batch = cfg.datamodule.batch_size
+        return DataLoader(dataset, batch, num_workers=workers, collate_fn=collate_skipping), frame
+
+    forward = encoder_throughput(encoder, cfg.datamodule.batch_size, batches)
+    gallery_loader, gallery = loader("gallery", images)
+    start = time.perf_counter()
+    embeddings, rows = embed_loader(encoder, gallery_loader, "pipeline")
+    pipeline = len(rows) / (time.perf_counter() - start)
+    result = {"forward_ips": forward, "pipeline_ips": pipeline, "pipeline_vs_forward": pipeline / forward}
+    if with_quality:
+        query_loader, query = loader("query")
+        queries, query_rows = embed_loader(encoder, query_loader, "queries")
+        result["mAP"] = mean_average_precision(
+            queries,
+            query["label"].to_numpy()[query_rows.numpy()],
+            embeddings,
+            gallery["label"].to_numpy()[rows.numpy()],
+        )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=640, help="gallery images through the pipeline")
+    parser.add_argument("--batches", type=int, default=5, help="forward-only batches timed")
+    parser.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+    keep_freed_memory()
+    torch.manual_seed(0)
+    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out = args.out or ROOT / "outputs" / "benchmarks" / "encoders" / stamp
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, overrides in CASES:
+        if args.only and name not in args.only:
+            continue
+        print(f"{name} ...", flush=True)
+        quality = name.startswith(QUALITY)
+        rows.append({"case": name, **measure(overrides, args.images, args.batches, quality)})
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "results.csv", index=False)
+    report = f"# Encoder speed: forward only vs the embedding pipeline\n\n{markdown_table(table)}\n"
+    (out / "report.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()

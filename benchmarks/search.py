@@ -1,0 +1,195 @@
+"""Search-only speed: Milvus (Lite in-process, optionally a real Milvus server) against raw faiss-cpu
+IVF_FLAT with the same nlist / nprobe on the same vectors, side by side in one process, at several sizes.
+
+For each (N, dim): build time, single-query p50/p95 latency and QPS (one query after another), batched QPS,
+recall@10 against the exact top 10, and the process's resident-memory growth while building. Vectors are
+synthetic (unit-norm points around 1,000 random centres, so IVF lists are uneven, as with real embeddings).
+
+    python -m benchmarks.search                                  # N = 10k, 100k at dim 512
+    python -m benchmarks.search --sizes 10000 100000 1000000 --dims 128 512 --server
+
+Results: outputs/benchmarks/search/<time>/{results.csv, report.md, *.png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pandas as pd
+
+from benchmarks.report import line_plots, markdown_table
+from visual_search.index.milvus import MilvusIndex
+
+ROOT = Path(__file__).resolve().parents[1]
+K = 10
+
+
+def clustered_vectors(n: int, dim: int, seed: int) -> np.ndarray:
+    """Unit vectors around 1,000 random centres."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(1000, dim)).astype(np.float32)
+    points = centres[rng.integers(0, 1000, n)] + 0.5 * rng.normal(size=(n, dim)).astype(np.float32)
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+def exact_top_k(gallery: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    index = faiss.IndexFlatL2(gallery.shape[1])
+    index.add(gallery)
+    return index.search(queries, K)[1]
+
+
+def recall(found: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact, strict=True)]))
+
+
+def timed_single(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray) -> dict[str, float]:
+    """Latency of one query at a time (after a warm-up query)."""
+    search(queries[:1])
+    seconds = []
+    for i in range(len(queries)):
+        start = time.perf_counter()
+        search(queries[i : i + 1])
+        seconds.append(time.perf_counter() - start)
+    ms = np.array(seconds) * 1000
+    return {
+        "p50_ms": float(np.median(ms)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "qps_single": 1000 / ms.mean(),
+    }
+
+
+def timed_batch(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray) -> tuple[float, np.ndarray]:
+    start = time.perf_counter()
+    found = search(queries)
+    return len(queries) / (time.perf_counter() - start), found
+
+
+def rss_bytes() -> int:
+    """This process's resident memory (Linux)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextlib.contextmanager
+def rss_growth(result: dict[str, float]) -> Iterator[None]:
+    """Record the resident-memory growth (MiB) of this process over the block."""
+    before = rss_bytes()
+    yield
+    result["rss_mib"] = (rss_bytes() - before) / 2**20
+
+
+def bench_faiss(gallery: np.ndarray, queries: np.ndarray, exact: np.ndarray, nlist: int, nprobe: int) -> dict:
+    result: dict[str, float] = {}
+    with rss_growth(result):
+        start = time.perf_counter()
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(gallery.shape[1]), gallery.shape[1], nlist)
+        index.train(gallery)
+        index.add(gallery)
+        index.nprobe = nprobe
+        result["build_s"] = time.perf_counter() - start
+    faiss.omp_set_num_threads(1)  # one query on 2 cores: threads only add overhead (FACTS.md)
+    result |= timed_single(lambda q: index.search(q, K)[1], queries)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    result["qps_batch"], found = timed_batch(lambda q: index.search(q, K)[1], queries)
+    return result | {"recall@10": recall(found, exact)}
+
+
+def bench_milvus(
+    uri: str, gallery: np.ndarray, queries: np.ndarray, exact: np.ndarray, nlist: int, nprobe: int
+) -> dict:
+    fields = pd.DataFrame({"item_id": np.arange(len(gallery)).astype(str), "label": "x"})
+    result: dict[str, float] = {}
+    with MilvusIndex(uri, index_type="IVF_FLAT", nlist=nlist, nprobe=nprobe) as index:
+        with rss_growth(result):
+            start = time.perf_counter()
+            index.build(gallery, fields, tag=f"bench_{len(gallery)}_{gallery.shape[1]}")
+            result["build_s"] = time.perf_counter() - start
+        result |= timed_single(lambda q: index.search(q, K).rows, queries)
+        result["qps_batch"], found = timed_batch(lambda q: index.search(q, K).rows, queries)
+        index.client.drop_collection(index.collection)
+    return result | {"recall@10": recall(found, exact)}
+
+
+def run(sizes: list[int], dims: list[int], queries: int, nprobe: int, server_uri: str | None) -> pd.DataFrame:
+    """Every backend on the same vectors at each (N, dim); QPS also as a ratio to FAISS's."""
+    rows = []
+    for dim in dims:
+        for n in sizes:
+            gallery = clustered_vectors(n, dim, seed=0)
+            probe = clustered_vectors(queries, dim, seed=1)
+            exact = exact_top_k(gallery, probe)
+            nlist = max(1, min(4 * int(np.sqrt(n)), n // 39))
+            setting = {"N": n, "dim": dim, "nlist": nlist, "nprobe": nprobe}
+            with tempfile.TemporaryDirectory() as folder:
+                uris = {"Milvus Lite": f"{folder}/bench.db", "Milvus server": server_uri}
+                for backend in ("faiss IVF_FLAT", "Milvus Lite", "Milvus server"):
+                    if backend == "Milvus server" and not server_uri:
+                        continue
+                    print(f"N={n:,} dim={dim} {backend} ...", flush=True)
+                    if backend == "faiss IVF_FLAT":
+                        result = bench_faiss(gallery, probe, exact, nlist, nprobe)
+                    else:
+                        result = bench_milvus(uris[backend], gallery, probe, exact, nlist, nprobe)
+                    rows.append({"backend": backend, **setting, **result})
+    table = pd.DataFrame(rows)
+    faiss_rows = table[table.backend == "faiss IVF_FLAT"].set_index(["N", "dim"])
+    for column in ("qps_single", "qps_batch"):
+        table[f"{column}_vs_faiss"] = [
+            row[column] / faiss_rows.loc[(row["N"], row["dim"]), column] for _, row in table.iterrows()
+        ]
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--dims", type=int, nargs="+", default=[512])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--nprobe", type=int, default=16)
+    parser.add_argument("--server", action="store_true", help="also a real Milvus server (pip milvus)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    out = args.out or ROOT / "outputs" / "benchmarks" / "search" / dt.datetime.now().strftime(
+        "%Y-%m-%d_%H-%M-%S"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    with milvus_server(args.server) as server_uri:
+        table = run(args.sizes, args.dims, args.queries, args.nprobe, server_uri)
+    table.to_csv(out / "results.csv", index=False)
+    plots = line_plots(
+        table, x="N", series="backend", panels=("build_s", "p50_ms", "qps_batch", "rss_mib"), out=out
+    )
+    report = f"# Search speed\n\n{markdown_table(table)}\n\n" + "\n".join(
+        f"![{p.stem}]({p.name})" for p in plots
+    )
+    (out / "report.md").write_text(report + "\n")
+    print(report)
+
+
+@contextlib.contextmanager
+def milvus_server(wanted: bool) -> Iterator[str | None]:
+    """A real Milvus standalone server (pip `milvus`) for the duration, or None."""
+    if not wanted:
+        yield None
+        return
+    from milvus import default_server
+
+    with tempfile.TemporaryDirectory() as folder:
+        default_server.set_base_dir(folder)
+        default_server.start()
+        try:
+            yield f"http://127.0.0.1:{default_server.listen_port}"
+        finally:
+            default_server.stop()
+
+
+if __name__ == "__main__":
+    main()
