@@ -1,0 +1,68 @@
+"""`python -m benchmarks`: every benchmark, side by side on this machine, in one Markdown report.
+
+    python -m benchmarks                       # encoders, search, serving, quality (about 1.5 h on 2 cores)
+    python -m benchmarks --skip quality serve  # the fast ones
+
+Each benchmark runs in its own process (memory comes back between them) and writes its own folder under
+outputs/benchmarks/suite/<time>/; report.md there links them with the machine they ran on. Serving needs a
+leaderboard run to serve: run `python evaluate.py` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = {  # name: (title, command after `python`)
+    "encoders": ("Encoder speed: forward only vs the embedding pipeline", ["-m", "benchmarks.encoders"]),
+    "search": ("Search speed: Milvus vs raw FAISS", ["-m", "benchmarks.search", "--server"]),
+    "serve": ("serve.py under loopback load", [str(ROOT / "benchmarks" / "serve_load.py")]),
+    "quality": ("Quality on real images (emoji, cross-vendor)", ["-m", "benchmarks.quality"]),
+}
+
+
+def machine() -> str:
+    """One line about where the figures come from."""
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    load = os.getloadavg()[0]
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, load average {load:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip", nargs="*", choices=list(STEPS), default=[])
+    args = parser.parse_args()
+    suite = ROOT / "outputs" / "benchmarks" / "suite" / dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    sections = [f"# Benchmarks\n\nMachine: {machine()} (at the start).\n"]
+    for name, (title, command) in STEPS.items():
+        if name in args.skip:
+            continue
+        out = suite / name
+        print(f"== {title}", flush=True)
+        result = subprocess.run([sys.executable, *command, "--out", str(out)], cwd=ROOT)
+        reports = sorted(out.rglob("report.md"))
+        if result.returncode != 0 or not reports:
+            sections.append(
+                f"## {title}\n\nfailed (exit code {result.returncode}); see the console output.\n"
+            )
+            continue
+        body = reports[-1].read_text().split("\n", 1)[1]  # its own title dropped
+        folder = reports[-1].parent.relative_to(suite)
+        body = body.replace("](", f"]({folder}/").replace(f"]({folder}/http", "](http")
+        sections.append(f"## {title}\n{body}")
+    (suite / "report.md").write_text("\n".join(sections))
+    print(f"report: {suite / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Quality on real images no one here drew: every approach on the emoji catalogue (cross-vendor
+retrieval, relevance = same subcategory; see benchmarks/emoji.py), through the real entry scripts, each
+run landing on this benchmark's own leaderboard.
+
+    python -m benchmarks.quality                 # all runs (about an hour on 2 cores)
+    python -m benchmarks.quality --only pretrained
+
+Results: outputs/benchmarks/quality/<time>/{leaderboard.csv, report.md} and every run's folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks import emoji
+from benchmarks.report import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+# (group, script, overrides): evaluate.py runs score pretrained encoders, train.py runs fine-tune and score
+RUNS = [
+    ("pretrained", "evaluate.py", ["experiment=efficientnet_lite0_pretrained"]),
+    ("pretrained", "evaluate.py", ["experiment=efficientnet_lite0_pretrained", "encoder.input_size=128"]),
+    ("pretrained", "evaluate.py", ["experiment=efficientnet_lite0_pretrained", "filter=predicted"]),
+    ("pretrained", "evaluate.py", ["experiment=efficientnet_lite0_pretrained", "filter=oracle"]),
+    (
+        "pretrained",
+        "evaluate.py",
+        ["experiment=efficientnet_lite0_pretrained", "index/reduction=pca", "index.reduction.dim=128"],
+    ),
+    (
+        "pretrained",
+        "evaluate.py",
+        ["experiment=efficientnet_lite0_pretrained", "index/reduction=pca", "index.reduction.dim=32"],
+    ),
+    ("finetuned", "train.py", ["experiment=efficientnet_lite0_finetune"]),
+    ("finetuned", "train.py", ["experiment=efficientnet_lite0_finetune", "model.projection_dim=128"]),
+    ("finetuned", "train.py", ["experiment=efficientnet_lite0_finetune", "loss=multi_similarity"]),
+    ("finetuned", "train.py", ["experiment=clip_finetune"]),
+]
+COLUMNS = [
+    "approach",
+    "overrides",
+    "index",
+    "filter",
+    "mAP",
+    "mAP@10",
+    "recall@10",
+    "qps_single",
+    "qps_search",
+]
+BASELINE_COLUMNS = ["baseline_raw_pixels/mAP", "baseline_color_histogram/mAP", "baseline_silhouette/mAP"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=["pretrained", "finetuned"], default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out = args.out or ROOT / "outputs" / "benchmarks" / "quality" / stamp
+    catalog = emoji.build(ROOT / "outputs" / "benchmarks" / "emoji")
+    data = ["dataset=catalog", "dataset/split=column", f"dataset.path={catalog}", f"paths.log_dir={out}"]
+    for group, script, overrides in RUNS:
+        if args.only and group != args.only:
+            continue
+        print(f"{script} {' '.join(overrides)}", flush=True)
+        result = subprocess.run(
+            [sys.executable, str(ROOT / script), *data, *overrides, "logger=none"], cwd=ROOT
+        )
+        if result.returncode != 0:
+            print(f"  failed with exit code {result.returncode}", flush=True)
+    board = pd.read_csv(out / "leaderboard.csv")
+    table = board[[c for c in COLUMNS if c in board]]
+    baselines = board[[c for c in BASELINE_COLUMNS if c in board]].dropna().head(1)
+    report = [
+        "# Quality on the emoji catalogue (Google drawings = gallery, Twitter drawings = queries)\n",
+        markdown_table(table),
+        "\nModel-free baselines (mAP):\n",
+        markdown_table(baselines) if len(baselines) else "(none)",
+    ]
+    (out / "report.md").write_text("\n".join(report) + "\n")
+    print("\n".join(report))
+
+
+if __name__ == "__main__":
+    main()
