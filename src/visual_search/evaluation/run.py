@@ -27,7 +27,8 @@ from visual_search.encoders.build import build_encoder
 from visual_search.errors import UserError
 from visual_search.evaluation import filters, timing
 from visual_search.evaluation.baselines import BASELINES, score_baseline
-from visual_search.evaluation.embed import Embedded, embed_split
+from visual_search.evaluation.embed import Embedded, EmbeddingSettings, embed_split, embedding_settings
+from visual_search.evaluation.embed_cache import encoder_fingerprint
 from visual_search.evaluation.leaderboard import Leaderboard
 from visual_search.evaluation.metrics import (
     ann_recall,
@@ -134,10 +135,12 @@ def index_gallery(
     gallery: Embedded,
 ) -> str:
     """Fit the index's reduction (on the gallery or the training split) and index the gallery under the
-    approach's collection name (reused when identical). evaluate.py and serve.py both index here."""
+    approach's collection name (reused when identical; the encoder's weights recorded with it).
+    evaluate.py and serve.py both index here."""
     fit = embed_split(encoder, data, "train").embeddings if index.reduction.fit_on == "train" else None
     fields = gallery_fields(gallery, items.label_field)
-    return index.build(gallery.embeddings, fields, f"{items.name}_{cfg.approach}", fit)
+    made_by = f"{cfg.approach} weights={encoder_fingerprint(encoder)[:12]}"
+    return index.build(gallery.embeddings, fields, f"{items.name}_{cfg.approach}", fit, encoder=made_by)
 
 
 def run_context() -> tuple[Path, str]:
@@ -159,13 +162,16 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     make_data = instantiate(cfg.datamodule, _partial_=True)  # objects can't pass through OmegaConf
     data: RetrievalDataModule = make_data(items=items, eval_transform=eval_transform(encoder.preprocess))
     detector: Detector = build_detector(cfg)
-    gallery, query, boxes = embed_for_evaluation(
-        encoder, data, items, detector, crops, cfg.queries, cfg.dataset
-    )
+    embedding = EmbeddingSettings(**cfg.get("embedding", {}))  # cache, processes
+    index: MilvusIndex = instantiate(cfg.index)
+    index.check_reachable()  # a Milvus server that is down fails here, not after the embedding
+    with embedding_settings(embedding):
+        gallery, query, boxes = embed_for_evaluation(
+            encoder, data, items, detector, crops, cfg.queries, cfg.dataset
+        )
     if len(boxes):
         boxes.to_csv(run_dir / "boxes.csv", index=False)
-    index: MilvusIndex = instantiate(cfg.index)
-    with index:
+    with index, embedding_settings(embedding):
         index_gallery(cfg, encoder, data, items, index, gallery)
         filter_values, metrics = category_filter(cfg, encoder, items, gallery, query)
         start = time.perf_counter()
@@ -186,8 +192,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         }
     if cfg.baselines:
         metrics |= {
-            f"baseline_{name}/mAP": score_baseline(data.frame("gallery"), query.frame, name)
-            for name in BASELINES
+            f"baseline_{name}/mAP": score_baseline(gallery.frame, query.frame, name) for name in BASELINES
         }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     relevance = topk_relevance(result.rows, query.labels, gallery.labels)

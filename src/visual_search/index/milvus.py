@@ -145,7 +145,12 @@ class MilvusIndex:
 
     @property
     def client(self) -> MilvusClient:
-        """The connection, opened on first use (a server that does not answer is retried with backoff)."""
+        """The connection, opened on first use."""
+        return self._client if self._client is not None else self.connect()._client
+
+    def connect(self) -> MilvusIndex:
+        """Open the connection now (a server that does not answer is retried with backoff, then a
+        one-line error); returns self."""
         if self._client is None:
             if self.is_lite:
                 Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +158,13 @@ class MilvusIndex:
                 f"connect to Milvus at index.uri={self.uri}",
                 lambda: MilvusClient(uri=self.uri, token=self.token or "", db_name=self.db_name or ""),
             )
-        return self._client
+        return self
+
+    def check_reachable(self) -> None:
+        """Fail now (one line, after the retries) when a Milvus server does not answer, before any slow
+        work; a Milvus Lite file needs no check. Leaves no connection open (loader workers fork cleanly)."""
+        if not self.is_lite and self._client is None:
+            self.connect().close()
 
     def close(self) -> None:
         """Close the connection (a Milvus Lite file can then be opened by another process)."""
