@@ -12,8 +12,10 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from tests.conftest import run_script
@@ -23,8 +25,10 @@ from visual_search.data.images import ImageLoadError, load_rgb
 from visual_search.data.splits import SplitSpec
 from visual_search.data.transforms import eval_transform
 from visual_search.encoders.timm_encoder import TimmEncoder
+from visual_search.errors import UserError
 from visual_search.evaluation.embed import embed_split
 from visual_search.index.milvus import MilvusIndex
+from visual_search.utils.cli import CONF_DIR, check_config, group_options
 
 # Images that decode (each becomes RGB) and images that must be skipped, with the reason reported.
 READABLE = ("rgb.jpg", "cmyk.jpg", "grey16.png", "palette.png", "palette_alpha.png", "rgba.png")
@@ -198,3 +202,37 @@ def test_a_down_server_or_bad_value_ends_with_one_line_before_any_embedding(tmp_
     assert (
         "Traceback" not in result.stderr and "gallery:" not in result.stdout + result.stderr
     )  # before embedding
+
+
+def test_sweep_launchers_compose_and_a_misspelt_one_is_one_line():
+    targets = {"parallel": "joblib_launcher.JoblibLauncher", "slurm": "submitit_launcher.SlurmLauncher"}
+    for name, target in targets.items():
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose("evaluate", [f"hydra/launcher={name}"], return_hydra_config=True)
+        assert cfg.hydra.launcher._target_.endswith(target)
+    assert cfg.hydra.launcher.array_parallelism == 16 and cfg.hydra.launcher.partition is None
+    with pytest.raises(
+        UserError, match="hydra/launcher=jobib is not a choice; hydra/launcher is one of: basic, "
+    ):
+        check_config("evaluate", ["hydra/launcher=jobib"])
+    assert "parallel" in group_options("hydra/launcher") and "submitit_slurm" in group_options(
+        "hydra/launcher"
+    )
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_its_jobs_in_parallel_processes(tmp_path):
+    result = run_script(
+        "evaluate.py",
+        "-m",
+        "hydra/launcher=parallel",
+        "debug=tiny",
+        "logger=none",
+        "index.uri=${hydra:runtime.output_dir}/milvus.db",  # Milvus Lite: one file per job
+        "index.nprobe=1,4",
+        f"paths.log_dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=2,backend=loky,prefer=processes" in result.stdout
+    board = pd.read_csv(tmp_path / "leaderboard.csv")  # both jobs' rows (the leaderboard is file-locked)
+    assert sorted(board["index"].str.extract(r"nprobe=(\d+)")[0].astype(int)) == [1, 4]

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from hydra import compose, initialize_config_dir
-from hydra._internal.utils import get_args_parser
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.utils import create_config_search_path, get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
 from hydra.errors import ConfigCompositionException, HydraException, InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
@@ -41,7 +43,12 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
-    """The config names of a group folder (e.g. 'encoder', 'dataset/split')."""
+    """The config names of a group folder (e.g. 'encoder', 'dataset/split'); for Hydra's own groups
+    (e.g. 'hydra/launcher') also those of its plugins (joblib, submitit_slurm, ...)."""
+    if group.startswith("hydra/"):
+        Plugins.instance()  # plugins register their configs when they load
+        loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(conf_dir)))
+        return sorted(loader.get_group_options(group))
     folder = conf_dir / group
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
@@ -63,13 +70,15 @@ def first_values(overrides: list[str], conf_dir: Path = CONF_DIR) -> list[str]:
     single = []
     for override in parsed:
         key = override.key_or_group
-        if key.split("/")[0].split(".")[0] == "hydra":
-            continue
         values = (
             list(override.sweep_string_iterator())
             if override.is_sweep_override()
             else [override.get_value_element_as_str()]
         )
+        if key.split("/")[0].split(".")[0] == "hydra":
+            if key.startswith("hydra/") and not override.is_delete():  # e.g. hydra/launcher=joblib
+                _check_group_choice(key, values, conf_dir)
+            continue
         if (conf_dir / key).is_dir() and not override.is_delete():
             _check_group_choice(key, values, conf_dir)
         prefix = override.input_line.split("=", 1)[0]
