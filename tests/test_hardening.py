@@ -6,7 +6,6 @@ reported at load; non-UTF-8 titles stay readable; the run itself goes on to its 
 from __future__ import annotations
 
 import logging
-import socket
 import struct
 import zlib
 from pathlib import Path
@@ -19,6 +18,7 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from tests.conftest import run_script
+from tests.test_milvus_lifecycle import free_port
 from visual_search.data.catalog import load_catalog
 from visual_search.data.datamodule import RetrievalDataModule
 from visual_search.data.images import ImageLoadError, load_rgb
@@ -169,12 +169,6 @@ def test_evaluate_runs_through_a_bad_catalogue_and_reports_what_it_skipped(tmp_p
     assert (next((tmp_path / "out" / "evaluate" / "runs").iterdir()) / "metrics.json").is_file()
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -192,7 +186,7 @@ def closed_port() -> int:
     ],
 )
 def test_a_down_server_or_bad_value_ends_with_one_line_before_any_embedding(tmp_path, overrides, message):
-    port = closed_port()
+    port = free_port()  # nothing listens there
     overrides = [o.format(port=port) for o in overrides]
     result = run_script("evaluate.py", "debug=tiny", "logger=none", f"paths.log_dir={tmp_path}", *overrides)
     assert result.returncode == 1, result.stderr[-2000:]

@@ -1,11 +1,15 @@
-"""Collection lifecycle on Milvus Lite and on a real Milvus server (`integration`): upsert by item_id,
-resuming, removing stale rows, schema checks, serving's attach/scan, and a server that is down."""
+"""Collection lifecycle on Milvus Lite, a real Milvus server and Milvus Lite's gRPC server mode (the last
+two `integration`): upsert by item_id, resuming, removing stale rows, schema checks, serving's
+attach/scan, and a server that is down."""
 
 from __future__ import annotations
 
 import logging
 import re
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -17,12 +21,42 @@ from visual_search.index.milvus import ENCODER_PROPERTY, MilvusIndex
 from visual_search.index.reduction import PCA
 
 
-@pytest.fixture(params=["lite", pytest.param("server", marks=pytest.mark.integration)])
+@pytest.fixture(scope="module")
+def milvus_lite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Milvus Lite's gRPC server mode (`milvus-lite server`) on a free port; yields its URI."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "milvus_lite", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--data-dir", str(tmp_path_factory.mktemp("milvus_lite_server"))],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert "listening on" in server.stdout.readline()
+    yield f"http://127.0.0.1:{port}"
+    server.kill()
+    server.wait(timeout=30)
+
+
+@pytest.fixture(
+    params=[
+        "lite",
+        pytest.param("server", marks=pytest.mark.integration),
+        pytest.param("lite_server", marks=pytest.mark.integration),
+    ]
+)
 def uri(request: pytest.FixtureRequest, tmp_path) -> str:
-    """A Milvus Lite file, or the session's real Milvus server."""
+    """A Milvus Lite file, the session's real Milvus server, or Milvus Lite's gRPC server: one code path."""
     if request.param == "server":
         return request.getfixturevalue("milvus_server")
+    if request.param == "lite_server":
+        return request.getfixturevalue("milvus_lite_server")
     return str(tmp_path / "milvus.db")
+
+
+def free_port() -> int:
+    """A port nothing listens on (free when this returns)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture()
@@ -46,7 +80,7 @@ def count(index: MilvusIndex, collection: str) -> int:
     return int(result[0]["count(*)"])
 
 
-def test_search_attach_and_scan_on_both_backends(uri, name):
+def test_search_attach_and_scan_on_every_backend(uri, name):
     gallery, fields = _gallery(n_per_category=120)
     with MilvusIndex(uri, nlist=8, nprobe=8) as index:
         built = index.build(gallery, fields, tag=name, encoder="enc-a")
@@ -154,9 +188,7 @@ def test_bad_numbers_are_user_errors(tmp_path, option, value, message):
 
 
 def test_a_server_that_is_down_is_retried_then_one_clear_line(caplog):
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     index = MilvusIndex(f"http://127.0.0.1:{port}", retries=2, retry_backoff_s=0.05)
     with pytest.raises(UserError) as error:
         index.build(*_gallery(n_per_category=4), tag="t")

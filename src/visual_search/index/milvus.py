@@ -383,12 +383,13 @@ class MilvusIndex:
         schema.add_field(VECTOR, DataType.FLOAT_VECTOR, dim=layout.dim)
         index_params = self.client.prepare_index_params()
         params = self._build_params()
-        # Milvus Lite 3.x ignores build parameters unless nested under "params"; a server takes them plain.
+        # Nested under "params": Milvus Lite 3.x (file or gRPC server) silently ignores them otherwise, and a
+        # Milvus server takes both forms.
         index_params.add_index(
             VECTOR,
             index_type=self.index_type,
             metric_type=self.metric,
-            params={"params": params} if self.is_lite and params else params,
+            params={"params": params} if params else params,
         )
         self.client.create_collection(name, schema=schema, index_params=index_params)
         self.client.alter_collection_properties(name, properties={ENCODER_PROPERTY: layout.encoder})
