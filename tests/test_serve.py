@@ -24,6 +24,7 @@ from PIL import Image
 from playwright.sync_api import Page
 
 from tests.conftest import ROOT, run_script
+from tests.test_serve_units import iou
 from visual_search.data.build import build_items
 from visual_search.serving.process import serve_process
 
@@ -172,6 +173,7 @@ def test_the_box_selects_which_product_is_searched(server, gallery):
     right_half = upload(server, photo, k=3, box="0.5,0,1,1").json()
     left_half = upload(server, photo, k=3, box="0,0,64,64").json()  # pixels
     assert right_half["items"][0]["id"] == right["item_id"] and right_half["box"] == [64, 0, 128, 64]
+    assert right_half["region"] == "user" and whole["region"] == "whole"
     assert left_half["items"][0]["id"] == left["item_id"] and left_half["box"] == [0, 0, 64, 64]
     assert whole["box"] is None and whole["items"][0]["score"] < right_half["items"][0]["score"]
 
@@ -514,6 +516,7 @@ def test_a_trained_checkpoint_is_served_from_its_leaderboard_row_or_by_path(tmp_
 
 @pytest.mark.slow
 def test_a_runs_detector_crops_queries_unless_off_or_given_a_box(tmp_path):
+    """Queries are cropped as the run cropped them (its crop settings pad the box)."""
     run_dir = evaluate_tiny(tmp_path / "log", "detector=foreground")
     item = gallery_of(str(run_dir)).iloc[0]
     photo = Image.new("RGB", (240, 160), "white")  # the product small and off-centre
@@ -522,13 +525,13 @@ def test_a_runs_detector_crops_queries_unless_off_or_given_a_box(tmp_path):
     with serve_process(tmp_path / "serve.log", f"paths.log_dir={tmp_path / 'log'}") as base:
         assert httpx.get(f"{base}/health").json()["detector"] == "foreground"
         detected = upload(base, data, k=1).json()
-        x0, y0, x1, y1 = detected["box"]
-        inside = 142 <= x0 < x1 <= 222 and 62 <= y0 < y1 <= 142  # the pasted 64 px, give or take a few
-        assert detected["detector"] == "foreground" and inside
+        assert detected["detector"] == "foreground" and detected["region"] == "detected"
+        assert iou(detected["box"], [150, 70, 214, 134]) > 0.6  # around the pasted 64 px product
         assert detected["items"][0]["id"] == item["item_id"]
         whole = upload(base, data, k=1, detector="off").json()
-        assert whole["box"] is None and whole["detector"] is None
+        assert whole["box"] is None and whole["detector"] is None and whole["region"] == "whole"
         assert whole["items"][0]["score"] < detected["items"][0]["score"]
         given = upload(base, data, k=1, box="0,0,100,100").json()
-        assert given["box"] == [0, 0, 100, 100] and given["detector"] is None
+        assert given["region"] == "user" and given["detector"] is None
+        assert given["box"][:2] == [0, 0] and 100 <= given["box"][2] <= 120  # padded as the run pads
     assert "does not reproduce" not in (tmp_path / "serve.log").read_text()  # the gallery was cropped alike

@@ -1,5 +1,5 @@
-"""The serving parts on their own: micro-batcher, bounded image decoding, crop boxes, the gallery's
-categories and image files, and how serve.py chooses what to serve."""
+"""The serving parts on their own: micro-batcher, bounded image decoding, crop boxes and query regions,
+the gallery's categories and image files, and how serve.py chooses what to serve."""
 
 from __future__ import annotations
 
@@ -10,15 +10,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from omegaconf import OmegaConf
 from PIL import Image
+from torchvision.ops import box_iou
 
+from visual_search.detection.embed import CropSettings
+from visual_search.detection.foreground import ForegroundDetector
 from visual_search.errors import UserError
 from visual_search.serving.batching import MicroBatcher
 from visual_search.serving.engine import scores
 from visual_search.serving.errors import BadInput, NotFound, TooLarge, Unprocessable
 from visual_search.serving.gallery import Gallery, image_root
 from visual_search.serving.imaging import Box, decode_image, resolve_box
+from visual_search.serving.regions import QueryCropper
 from visual_search.serving.source import choose
 
 # ---- micro-batching ----------------------------------------------------------------------------------
@@ -158,6 +163,38 @@ def test_invalid_boxes_are_unprocessable(value):
 def test_box_crop_covers_fractional_pixels():
     image = Image.new("RGB", (10, 10))
     assert Box(1.5, 2.2, 4.1, 9.9).crop(image).size == (4, 8)
+
+
+# ---- query regions -----------------------------------------------------------------------------------
+
+
+def iou(a: list[float], b: list[float]) -> float:
+    return float(box_iou(torch.tensor([a], dtype=torch.float32), torch.tensor([b], dtype=torch.float32)))
+
+
+def product_photo() -> Image.Image:
+    """A red 40x20 product at (100, 60) on a white 200x100 photo."""
+    photo = Image.new("RGB", (200, 100), "white")
+    photo.paste(Image.new("RGB", (40, 20), "red"), (100, 60))
+    return photo
+
+
+def test_without_a_detector_the_users_box_is_cropped_exactly():
+    cropper, photo = QueryCropper(), product_photo()
+    region = cropper(photo, Box(10, 20, 60, 90))
+    assert (region.source, region.box, region.image.size) == ("user", [10, 20, 60, 90], (50, 70))
+    assert cropper(photo).source == "whole" and cropper(photo).image is photo and cropper.name is None
+
+
+def test_a_detector_crops_the_object_padded_and_squared_as_the_run_did():
+    settings = CropSettings(padding=0.0, square=True)
+    cropper, photo = QueryCropper(ForegroundDetector(closing=0.0), settings), product_photo()
+    detected = cropper(photo)
+    assert detected.source == "detected" and iou(detected.box, [100, 60, 140, 80]) > 0.7
+    assert detected.image.width == detected.image.height  # squared, so a centre crop keeps it all
+    assert cropper(photo, detect=False).source == "whole" and cropper(photo, detect=False).box is None
+    given = cropper(photo, Box(0, 0, 50, 50))
+    assert given.source == "user" and given.box == [0, 0, 50, 50]  # the user's box beats detection
 
 
 # ---- gallery -----------------------------------------------------------------------------------------

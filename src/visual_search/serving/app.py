@@ -25,6 +25,7 @@ from visual_search.serving.errors import BadInput, RequestError, Unprocessable, 
 from visual_search.serving.imaging import decode_image, resolve_box
 from visual_search.serving.limits import BodySizeLimit
 from visual_search.serving.metrics import RequestMetrics, ServerMetrics
+from visual_search.serving.regions import Region
 from visual_search.serving.schemas import (
     MULTIPART_SCHEMA,
     Item,
@@ -56,7 +57,7 @@ class Prepared:
     """A decoded query image, cropped and preprocessed, with the time each step took."""
 
     query: ImageQuery
-    box: list[float] | None
+    region: Region
     image_size: list[int]
     seconds: dict[str, float]
 
@@ -110,24 +111,21 @@ def create_app(engine: SearchEngine, settings: Settings) -> FastAPI:
             )
         ]
 
-    def prepare(data: bytes, params: SearchParams, k: int, use_detector: bool) -> Prepared:
+    def prepare(data: bytes, params: SearchParams, k: int, detect: bool) -> Prepared:
         start = time.perf_counter()
         image = decode_image(data, settings.max_pixels)
         decoded = time.perf_counter()
-        if params.box is not None:
-            box = resolve_box(params.box, *image.size)
-        else:
-            box = engine.detector(image) if use_detector and engine.detector else None
-        region = box.crop(image) if box else image
-        detected = time.perf_counter()
-        pixels = engine.preprocess(region)
+        user_box = resolve_box(params.box, *image.size) if params.box is not None else None
+        region = engine.cropper(image, user_box, detect)
+        cropped = time.perf_counter()
+        pixels = engine.preprocess(region.image)
         seconds = {
             "decode": decoded - start,
-            "detect": detected - decoded,
-            "preprocess": time.perf_counter() - detected,
+            "detect": cropped - decoded,
+            "preprocess": time.perf_counter() - cropped,
         }
         query = ImageQuery(pixels, k, category_of(params.category), params.filter == "predicted")
-        return Prepared(query, box.as_list() if box else None, list(image.size), seconds)
+        return Prepared(query, region, list(image.size), seconds)
 
     async def read_search(request: Request) -> tuple[bytes, SearchParams]:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -173,10 +171,10 @@ def create_app(engine: SearchEngine, settings: Settings) -> FastAPI:
         k = check_k(params.k)
         if params.category and params.filter == "predicted":
             raise Unprocessable("give category=... or filter=predicted, not both")
-        use_detector = engine.detector is not None if params.detector is None else params.detector
-        if use_detector and engine.detector is None:
+        detect = engine.cropper.detector is not None if params.detector is None else params.detector
+        if detect and engine.cropper.detector is None:
             raise Unprocessable("no detector configured: serve a run evaluated with one (detector=...)")
-        prepared = await run_in_threadpool(prepare, data, params, k, use_detector)
+        prepared = await run_in_threadpool(prepare, data, params, k, detect)
         batched = await batcher.submit(prepared.query)
         hits = batched.value
         seconds = prepared.seconds | {
@@ -199,9 +197,10 @@ def create_app(engine: SearchEngine, settings: Settings) -> FastAPI:
             category=hits.category,
             category_name=engine.gallery.category_name(hits.category) if hits.category else None,
             predicted=prepared.query.predict_category,
-            box=prepared.box,
+            box=prepared.region.box,
+            region=prepared.region.source,
             image_size=prepared.image_size,
-            detector=engine.info["detector"] if use_detector and params.box is None else None,
+            detector=engine.cropper.name if detect and params.box is None else None,
             batch_size=batched.batch_size,
             timings=timings,
         )

@@ -1,43 +1,27 @@
-"""The model behind the server: encoder, Milvus collection, gallery, category classifier and detector,
-loaded once from the served run's config and searched in batches on one model thread."""
+"""The model behind the server: embeds query images in batches (or text) and searches the gallery's
+Milvus collection, optionally within a given or predicted category (see load.py for how it is built)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig
 from PIL import Image
 from torch import Tensor
 
-from visual_search.data.build import build_items
-from visual_search.data.datamodule import RetrievalDataModule
 from visual_search.data.images import ImageLoadError, load_rgb
-from visual_search.data.items import ItemTable
 from visual_search.data.transforms import eval_transform
-from visual_search.detection import Detector, NoDetector, build_detector, query_box
-from visual_search.detection.embed import CropSettings, embed_cropped
 from visual_search.encoders.base import Encoder
-from visual_search.encoders.build import build_encoder
 from visual_search.evaluation import filters
-from visual_search.evaluation.embed import Embedded, embed_split
-from visual_search.evaluation.run import index_gallery
-from visual_search.index.milvus import VECTOR, MilvusIndex
-from visual_search.index.reduction import Identity
+from visual_search.index.milvus import MilvusIndex
 from visual_search.serving.errors import Unprocessable
-from visual_search.serving.gallery import Gallery, image_root
-from visual_search.serving.imaging import Box
-from visual_search.serving.source import Served
+from visual_search.serving.gallery import Gallery
+from visual_search.serving.regions import QueryCropper
 
 log = logging.getLogger(__name__)
-
-BoxFinder = Callable[[Image.Image], Box | None]  # the box to embed, or None for the whole image
 
 
 @dataclass(frozen=True)
@@ -98,11 +82,11 @@ class SearchEngine:
         index: MilvusIndex,
         gallery: Gallery,
         classifier: CategoryClassifier,
-        detector: BoxFinder | None,
+        cropper: QueryCropper,
         info: dict[str, object],
     ) -> None:
         self.encoder, self.index, self.gallery = encoder, index, gallery
-        self.classifier, self.detector, self.info = classifier, detector, info
+        self.classifier, self.cropper, self.info = classifier, cropper, info
         self.transform = eval_transform(encoder.preprocess)
 
     @property
@@ -164,8 +148,7 @@ class SearchEngine:
             image = load_rgb(self.gallery.items.loc[self.gallery.row_ids[0], "image"])
         except ImageLoadError:
             return
-        box = self.detector(image) if crop_gallery and self.detector else None
-        pixels = self.preprocess(box.crop(image) if box else image)
+        pixels = self.preprocess(self.cropper(image).image if crop_gallery else image)
         hits, _ = self.search_images(
             [ImageQuery(pixels, k=1), ImageQuery(pixels, k=1, predict_category=True)]
         )
@@ -177,119 +160,3 @@ class SearchEngine:
 
     def close(self) -> None:
         self.index.close()
-
-
-def scan_gallery(index: MilvusIndex) -> tuple[list[str], list[str], dict[str, np.ndarray]]:
-    """Item id and label of every index row, and the sum of the stored vectors of each label."""
-    row_ids: list[str] = []
-    labels: list[str] = []
-    sums: dict[str, np.ndarray] = {}
-    for batch in index.scan(["item_id", "label", VECTOR]):
-        for row in batch:
-            row_ids.append(row["item_id"])
-            labels.append(row["label"])
-            vector = np.asarray(row[VECTOR], dtype=np.float64)
-            sums[row["label"]] = sums[row["label"]] + vector if row["label"] in sums else vector
-    return row_ids, labels, sums
-
-
-def category_classifier(
-    cfg: DictConfig, encoder: Encoder, classes: list[str], gallery: Gallery, sums: dict[str, np.ndarray]
-) -> CategoryClassifier:
-    """The configured classifier (`auto`: the trained head, else zero-shot with a text tower, else the
-    label centroids of the indexed vectors). The head predicts any of the dataset's `classes`."""
-    method = filters.resolve_classifier(cfg.method, encoder)
-    if method == "head":
-        return CategoryClassifier(method, encoder, classes)
-    labels = [c.id for c in gallery.categories]
-    if method == "zero_shot":
-        prompts = [cfg.template.format(c.name.replace("_", " ")) for c in gallery.categories]
-        with torch.inference_mode():
-            references = encoder.encode_text(prompts).float().numpy()
-    else:
-        references = np.stack([sums[label] for label in labels]).astype(np.float32)
-    return CategoryClassifier(method, encoder, labels, references)
-
-
-class DetectorCrop:
-    """The box the served run's detector and crop settings choose in an image (None: nothing detected,
-    so the whole image), as evaluate.py crops its queries (and, with `settings.gallery`, its gallery)."""
-
-    def __init__(self, detector: Detector, settings: CropSettings) -> None:
-        self.detector, self.settings, self.name = detector, settings, detector.name
-
-    def __call__(self, image: Image.Image) -> Box | None:
-        box = query_box(self.detector, image, self.settings.policy, self.settings.padding)
-        return Box(*box) if box else None
-
-
-def query_detector(cfg: DictConfig) -> DetectorCrop | None:
-    """The served run's detector (`cfg.detector`, cropping as `cfg.crop` says); None when it has none or
-    was evaluated before detectors had a config (`_target_`)."""
-    if "_target_" not in (cfg.get("detector") or {}):
-        return None
-    detector = build_detector(cfg)
-    if isinstance(detector, NoDetector):
-        return None
-    return DetectorCrop(detector, CropSettings(**cfg.get("crop", {})))
-
-
-def embed_gallery(encoder: Encoder, data: RetrievalDataModule, detector: DetectorCrop | None) -> Embedded:
-    """The gallery embedded as evaluate.py embeds it: cropped to the detected objects when the run crops
-    its gallery, whole otherwise."""
-    if detector is None or not detector.settings.gallery:
-        return embed_split(encoder, data, "gallery")
-    gallery, _ = embed_cropped(
-        encoder, data.frame("gallery"), detector.detector, detector.settings, data.eval_transform,
-        data.batch_size, data.num_workers, desc="gallery",
-    )  # fmt: skip
-    return gallery
-
-
-def open_index(
-    served: Served, items: ItemTable, encoder: Encoder, detector: DetectorCrop | None
-) -> MilvusIndex:
-    """The served run's collection; built (gallery embedded, then indexed, with progress bars) when it is
-    missing or its reduction must be fitted again, reusing an identical collection where one exists."""
-    cfg = served.cfg
-    index: MilvusIndex = instantiate(cfg.index)
-    if served.collection and isinstance(index.reduction, Identity) and index.attach(served.collection):
-        log.info("serving Milvus collection %s (%s)", served.collection, index.describe())
-        return index
-    if served.collection:
-        log.warning(
-            "Milvus collection %s not found in %s: indexing the gallery again", served.collection, index.uri
-        )
-    data: RetrievalDataModule = instantiate(cfg.datamodule, _partial_=True)(
-        items=items, eval_transform=eval_transform(encoder.preprocess)
-    )
-    index_gallery(cfg, encoder, data, items, index, embed_gallery(encoder, data, detector))
-    log.info("serving Milvus collection %s (%s)", index.collection, index.describe())
-    return index
-
-
-def load_engine(served: Served, images_root: str | None = None) -> SearchEngine:
-    """Everything the server needs, built from the served config (the same code path as evaluate.py)."""
-    cfg = served.cfg
-    pl.seed_everything(cfg.seed, verbose=False)  # random-init encoders come out as evaluate.py made them
-    items = build_items(cfg)
-    encoder = build_encoder(cfg)
-    detector = query_detector(cfg)
-    index = open_index(served, items, encoder, detector)
-    row_ids, labels, sums = scan_gallery(index)
-    gallery = Gallery(items.items, row_ids, labels, image_root(cfg.dataset, images_root))
-    classifier = category_classifier(cfg.classifier, encoder, items.classes, gallery, sums)
-    info = {
-        "approach": cfg.approach,
-        "source": served.source,
-        "dataset": items.name,
-        "encoder": type(encoder).__name__,
-        "embed_dim": encoder.embed_dim,
-        "index": index.describe(),
-        "collection": index.collection,
-        "classifier": classifier.method,
-        "detector": detector.name if detector else None,
-    }
-    engine = SearchEngine(encoder, index, gallery, classifier, detector, info)
-    engine.self_check(crop_gallery=detector is not None and detector.settings.gallery)
-    return engine

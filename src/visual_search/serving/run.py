@@ -13,7 +13,7 @@ from PIL import Image
 
 from visual_search.errors import UserError
 from visual_search.serving.app import Settings, create_app
-from visual_search.serving.engine import load_engine
+from visual_search.serving.load import load_engine
 from visual_search.serving.source import choose
 
 log = logging.getLogger(__name__)

@@ -73,6 +73,9 @@ class SearchResponse(BaseModel):
     category_name: str | None = None
     predicted: bool = Field(False, description="whether the category was predicted")
     box: list[float] | None = Field(None, description="the region embedded, in pixels (None: whole image)")
+    region: Literal["user", "detected", "whole"] | None = Field(
+        None, description="where the region came from: the request's box, the detector, or the whole image"
+    )
     image_size: list[int] | None = None
     detector: str | None = None
     batch_size: int = 1
