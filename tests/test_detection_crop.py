@@ -114,3 +114,13 @@ def test_evaluation_crop_settings_are_checked():
     assert CropSettings(padding=0.1, user_box="ground_truth").describe(NoDetector()) == (
         "none, user box: ground_truth, padding 0.1"
     )
+
+
+def test_square_crops_keep_the_whole_object_on_its_background_colour():
+    image = Image.new("RGB", (100, 100), (200, 210, 220))
+    image.paste((10, 20, 30), (40, 10, 60, 90))  # a tall dark object
+    (region,) = crop(image, Detections.of([[35, 5, 65, 95]]), square=True)
+    assert region.box == (35, 5, 65, 95) and region.image.size == (90, 90)
+    assert region.image.getpixel((0, 0)) == (200, 210, 220)  # filled with the border's colour
+    assert region.image.getpixel((45, 45)) == (10, 20, 30)  # the object, centred
+    assert crop(image, Detections.of([[35, 5, 65, 95]]))[0].image.size == (30, 90)

@@ -32,7 +32,10 @@ def trained_run(log_dir) -> str:
     trained = run_script("train_detector.py", *common)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "train_seconds" in trained.stdout + trained.stderr
-    result = run_script("evaluate.py", "experiment=detector_crop", "detector=trained", *common, *QUIET)
+    cropped_gallery = "crop.gallery=true"  # batch-offline: the gallery is detected and cropped too
+    result = run_script(
+        "evaluate.py", "experiment=detector_crop", "detector=trained", cropped_gallery, *common, *QUIET
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout + result.stderr
 
@@ -48,6 +51,7 @@ def test_trained_detector_is_reused_and_scene_queries_are_scored(trained_run, lo
     assert queries["item_id"].str.startswith("scene_").all()
     board = pd.read_csv(log_dir / "leaderboard.csv")
     assert board["queries"].tolist() == ["scenes"] and board["detector"][0].startswith("trained, largest")
+    assert 0 <= board["crop_iou"][0] <= 1
 
 
 def test_user_box_is_cropped_from_every_scene_query(tmp_path):
@@ -56,7 +60,9 @@ def test_user_box_is_cropped_from_every_scene_query(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     boxes = pd.read_csv(only_run_dir(tmp_path) / "boxes.csv")
     assert set(boxes["split"]) == {"query"} and (boxes["source"] == "user").all()  # gallery stays whole
-    assert "user box: ground_truth" in pd.read_csv(tmp_path / "leaderboard.csv")["detector"][0]
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert "user box: ground_truth" in board["detector"][0]
+    assert board["crop_iou"][0] > 0.95 and board["crop_iou>=0.5"][0] == 1.0  # whole pixels: ~1
 
 
 def test_bad_detector_settings_end_with_one_line(tmp_path):

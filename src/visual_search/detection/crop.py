@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 from torch import Tensor
 
@@ -70,13 +71,35 @@ def select_boxes(
     return B.to_pixels(B.pad(chosen, padding, width, height), width, height), "detected"
 
 
+def pad_to_square(image: Image.Image) -> Image.Image:
+    """`image` centred on a square canvas of its longer side, filled with the median colour of its border,
+    so that an encoder's centre crop keeps all of a tall or wide object."""
+    width, height = image.size
+    if width == height:
+        return image
+    pixels = np.asarray(image.convert("RGB"))
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    fill = tuple(int(v) for v in np.median(border, axis=0))
+    side = max(width, height)
+    canvas = Image.new("RGB", (side, side), fill)
+    canvas.paste(image.convert("RGB"), ((side - width) // 2, (side - height) // 2))
+    return canvas
+
+
+def cut(image: Image.Image, box: tuple[int, int, int, int], square: bool = False) -> Image.Image:
+    """The pixels of `box`, padded to a square when `square`."""
+    region = image.crop(box)
+    return pad_to_square(region) if square else region
+
+
 def crop(
     image: Image.Image,
     detections: Detections,
     policy: str = "largest",
     padding: float = 0.0,
     user_box: B.BoxLike | None = None,
+    square: bool = False,
 ) -> list[Crop]:
-    """The crops of `image` to embed (at least one; see `select_boxes`)."""
+    """The crops of `image` to embed (at least one; see `select_boxes`), padded to squares if `square`."""
     pixel_boxes, source = select_boxes(detections, *image.size, policy, padding, user_box)
-    return [Crop(image.crop(box), box, source) for box in pixel_boxes]
+    return [Crop(cut(image, box, square), box, source) for box in pixel_boxes]

@@ -7,6 +7,7 @@ per-query transform, so the one-at-a-time timing pays for detection as a user's 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,18 +19,22 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 from torch.utils.data import DataLoader
+from torchvision.ops import box_iou
 from tqdm.auto import tqdm
 
 from visual_search.data.datamodule import ItemImages, RetrievalDataModule, collate_skipping
 from visual_search.data.images import ImageLoadError, load_rgb
 from visual_search.data.items import ItemTable
 from visual_search.data.transforms import Transform
+from visual_search.detection import boxes as B
 from visual_search.detection.base import Detections, Detector, NoDetector
-from visual_search.detection.crop import check_policy, crop, select_boxes
+from visual_search.detection.crop import check_policy, crop, cut, select_boxes
 from visual_search.detection.scenes import QUERY_SOURCES, dataset_folder, scene_queries
 from visual_search.encoders.base import Encoder
 from visual_search.errors import UserError
 from visual_search.evaluation.embed import Embedded, embed_loader, embed_split
+
+log = logging.getLogger(__name__)
 
 BOX_COLUMNS = ("x0", "y0", "x1", "y1")
 USER_BOXES = (None, "ground_truth")
@@ -37,12 +42,14 @@ USER_BOXES = (None, "ground_truth")
 
 @dataclass(frozen=True)
 class CropSettings:
-    """How boxes become crops: `policy`, `padding` (share of the box added on each side), whether the
-    gallery is cropped too, and `user_box` (ground_truth: each scene query's true target box)."""
+    """How boxes become crops: `policy`, `padding` (share of the box added on each side), `square` (pad
+    crops to squares), whether the gallery is cropped too, and `user_box` (ground_truth: each scene
+    query's true target box)."""
 
     policy: str = "largest"
     padding: float = 0.0
-    gallery: bool = True
+    square: bool = True
+    gallery: bool = False
     user_box: str | None = None
 
     def __post_init__(self) -> None:
@@ -79,8 +86,9 @@ def detect_frame(
     batch_size: int = 32,
     desc: str = "detect",
 ) -> pd.DataFrame:
-    """One crop box per image (`x0, y0, x1, y1` in pixels, `source`: user | detected | whole), detected
-    in batches; unreadable images get no box (the embedding step skips and reports them)."""
+    """One crop box per image (`x0, y0, x1, y1` in pixels, `source`: user | detected | whole, and the
+    image's `width` and `height`), detected in batches; unreadable images get no box (the embedding step
+    skips and reports them)."""
     rows: list[dict[str, Any]] = [{"source": "unreadable"} for _ in paths]
     with tqdm(total=len(paths), desc=desc, unit="img", dynamic_ncols=True) as bar:
         for start in range(0, len(paths), batch_size):
@@ -98,25 +106,30 @@ def detect_frame(
                 boxes, source = select_boxes(
                     detections, *image.size, settings.policy, settings.padding, user_box
                 )
-                rows[i] = dict(zip(BOX_COLUMNS, boxes[0], strict=True), source=source)
+                box = dict(zip(BOX_COLUMNS, boxes[0], strict=True))
+                rows[i] = box | {"source": source, "width": image.width, "height": image.height}
             bar.update(min(batch_size, len(paths) - start))
-    return pd.DataFrame(rows, columns=[*BOX_COLUMNS, "source"])
+    return pd.DataFrame(rows, columns=[*BOX_COLUMNS, "source", "width", "height"])
 
 
-def _crop_then(image: Image.Image, box: tuple[int, ...], transform: Transform) -> torch.Tensor:
-    return transform(image.crop(box))
+def _crop_then(image: Image.Image, box: tuple[int, ...], square: bool, transform: Transform) -> torch.Tensor:
+    return transform(cut(image, box, square))
 
 
 class CroppedImages(ItemImages):
     """`ItemImages` (same samples) with each image cropped to its row's box before the transform."""
 
-    def __init__(self, frame: pd.DataFrame, boxes: pd.DataFrame, transform: Transform) -> None:
+    def __init__(
+        self, frame: pd.DataFrame, boxes: pd.DataFrame, transform: Transform, square: bool = False
+    ) -> None:
         super().__init__(frame, transform)
+        self.square = square
         self.boxes = [tuple(int(v) for v in row) for row in boxes[list(BOX_COLUMNS)].fillna(0).to_numpy()]
         self.final_transform = transform
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        self.transform = partial(_crop_then, box=self.boxes[index], transform=self.final_transform)
+        box = self.boxes[index]
+        self.transform = partial(_crop_then, box=box, square=self.square, transform=self.final_transform)
         return super().__getitem__(index)
 
 
@@ -138,7 +151,7 @@ def embed_cropped(
     boxes = detect_frame(detector, paths, settings, user_boxes, batch_size, f"{desc} ({detector.name})")
     boxes.index = frame.index
     loader = DataLoader(
-        CroppedImages(frame, boxes, transform),
+        CroppedImages(frame, boxes, transform, settings.square),
         batch_size=batch_size,
         num_workers=num_workers,
         collate_fn=collate_skipping,
@@ -155,7 +168,9 @@ class CropTransform:
         self.detector, self.settings, self.transform = detector, settings, transform
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
-        (region, *_) = crop(image, self.detector.detect(image), self.settings.policy, self.settings.padding)
+        settings = self.settings
+        detections = self.detector.detect(image)
+        (region, *_) = crop(image, detections, settings.policy, settings.padding, square=settings.square)
         return self.transform(region.image)
 
 
@@ -204,3 +219,25 @@ def embed_for_evaluation(
         encoder, frame, detector, settings, user_boxes=user_boxes, desc=f"{queries} queries", **options
     )
     return gallery, query, pd.concat(boxes, names=["split"]).reset_index()
+
+
+def crop_quality(boxes: pd.DataFrame, queries: pd.DataFrame, padding: float) -> dict[str, float]:
+    """How well the query crops found the scene targets: mean IoU of each crop with the target's true box
+    padded alike (1 = the true box exactly), and the share of crops with IoU >= 0.5. Empty without true
+    boxes (item queries)."""
+    if "box" not in queries or "split" not in boxes:
+        return {}
+    crops = boxes[boxes["split"] == "query"].set_index("item_id").loc[queries.index]
+    truth = torch.cat(
+        [
+            B.pad(box, padding, width, height)
+            for box, width, height in zip(queries["box"], crops["width"], crops["height"], strict=True)
+        ]
+    )
+    iou = box_iou(torch.tensor(crops[list(BOX_COLUMNS)].to_numpy(dtype="float32")), truth).diagonal()
+    found = {"crop_iou": float(iou.mean()), "crop_iou>=0.5": float((iou >= 0.5).float().mean())}
+    log.info(
+        "query crops vs the true target boxes: mean IoU %.4f, %.1f%% with IoU >= 0.5",
+        found["crop_iou"], 100 * found["crop_iou>=0.5"],
+    )  # fmt: skip
+    return found

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,9 @@ def train(
         model_cfg["arch"], len(train_set), len(val_set), training["epochs"], model_cfg["image_size"],
     )  # fmt: skip
     start = time.perf_counter()
-    trainer.fit(module, datamodule=data)
+    with warnings.catch_warnings():  # the frozen backbone stages are in eval mode on purpose
+        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+        trainer.fit(module, datamodule=data)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     metrics["train_seconds"] = time.perf_counter() - start
     config = {

@@ -21,7 +21,7 @@ from visual_search.data.datamodule import RetrievalDataModule
 from visual_search.data.items import ItemTable
 from visual_search.data.transforms import Transform, eval_transform
 from visual_search.detection import Detector, build_detector
-from visual_search.detection.embed import CropSettings, crop_transform, embed_for_evaluation
+from visual_search.detection.embed import CropSettings, crop_quality, crop_transform, embed_for_evaluation
 from visual_search.encoders.base import Encoder
 from visual_search.encoders.build import build_encoder
 from visual_search.errors import UserError
@@ -178,6 +178,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         result = index.search(query.embeddings, cfg.k, filter_values)
         search_seconds = time.perf_counter() - start
         metrics = quality(index, gallery, query, result, filter_values, items, cfg.k) | metrics
+        metrics |= crop_quality(boxes, query.frame, crops.padding)
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))  # kept if timing fails
         query_transform = crop_transform(detector, crops, data.eval_transform)
         metrics |= speed(cfg, encoder, data, index, query, filter_values, search_seconds, query_transform)
