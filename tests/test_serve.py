@@ -456,9 +456,11 @@ def test_a_busy_port_is_one_line_before_anything_loads(tmp_path):
 
 
 @pytest.mark.slow
-def test_clip_run_serves_text_queries_and_rebuilds_a_missing_collection(tmp_path):
-    """A CLIP run (random weights: behaviour, not quality) with a detector cropping its gallery, whose
-    Milvus collection was deleted: serve.py indexes the gallery exactly as evaluate.py did."""
+def test_a_clip_run_with_a_detector_rebuilt_text_queries_and_crops(tmp_path):
+    """A CLIP run (random weights: behaviour more than quality) whose detector crops its gallery and
+    queries, and whose Milvus collection was deleted: serve.py indexes the gallery again exactly as
+    evaluate.py did, answers text queries, and crops queries as the run did (padded, squared) unless the
+    request says detector=off or gives a box."""
     run_dir = evaluate_tiny(tmp_path / "log", "encoder=clip", "detector=foreground")
     row = pd.read_csv(tmp_path / "log" / "leaderboard.csv").iloc[0]
     db = tmp_path / "log" / "cache" / "milvus.db"
@@ -466,14 +468,24 @@ def test_clip_run_serves_text_queries_and_rebuilds_a_missing_collection(tmp_path
         f"from pymilvus import MilvusClient; MilvusClient({str(db)!r}).drop_collection({row['collection']!r})"
     )
     subprocess.run([sys.executable, "-c", drop], check=True)  # Milvus Lite: one process per file, so not here
+    item = gallery_of(str(run_dir)).iloc[0]
+    photo = Image.new("RGB", (240, 160), "white")  # the product small and off-centre
+    photo.paste(Image.open(item["image"]).convert("RGB"), (150, 70))
     with serve_process(tmp_path / "serve.log", f"run={run_dir}") as base:
         health = httpx.get(f"{base}/health").json()
         assert health["text_search"] is True and health["classifier"] == "zero_shot"
+        assert health["detector"] == "foreground"
         assert health["collection"] == row["collection"]  # the same (cropped) vectors, so the same name
+
         response = httpx.post(f"{base}/search/text", json={"text": "a photo of a hat", "k": 5}, timeout=60)
         assert response.status_code == 200, response.text
         items = response.json()["items"]
         assert len(items) == 5 and all(a["score"] >= b["score"] for a, b in itertools.pairwise(items))
+        category = categories_of(base)[0]
+        body = httpx.post(
+            f"{base}/search/text", json={"text": "x", "k": 20, "category": category["name"]}
+        ).json()
+        assert {i["category_id"] for i in body["items"]} == {category["id"]}
         if Path(CHROMIUM).exists():
             with web_page(base) as page:
                 with page.expect_response(lambda r: r.url.endswith("/search/text")) as answered:
@@ -481,13 +493,19 @@ def test_clip_run_serves_text_queries_and_rebuilds_a_missing_collection(tmp_path
                     page.press("#text", "Enter")
                 assert answered.value.status == 200
                 page.wait_for_function("document.querySelectorAll('#results .card').length === 12")
-        category = categories_of(base)[0]
-        body = httpx.post(
-            f"{base}/search/text", json={"text": "x", "k": 20, "category": category["name"]}
-        ).json()
-        assert {i["category_id"] for i in body["items"]} == {category["id"]}
+
+        detected = upload(base, png(photo), k=1).json()
+        assert detected["detector"] == "foreground" and detected["region"] == "detected"
+        assert iou(detected["box"], [150, 70, 214, 134]) > 0.6  # around the pasted 64 px product
+        whole = upload(base, png(photo), k=1, detector="off").json()
+        assert whole["box"] is None and whole["detector"] is None and whole["region"] == "whole"
+        assert whole["items"][0]["score"] != detected["items"][0]["score"]  # another region was embedded
+        given = upload(base, png(photo), k=1, box="0,0,100,100").json()
+        assert given["region"] == "user" and given["detector"] is None
+        assert given["box"][:2] == [0, 0] and 100 <= given["box"][2] <= 120  # padded as the run pads
     log = (tmp_path / "serve.log").read_text()
     assert "not found" in log and "indexing the gallery again" in log and "index: 100%" in log
+    assert "does not reproduce" not in log  # the gallery was indexed (and its first item cropped) alike
 
 
 @pytest.mark.slow
@@ -512,26 +530,3 @@ def test_a_trained_checkpoint_is_served_from_its_leaderboard_row_or_by_path(tmp_
             assert body["predicted"] and {i["category_id"] for i in body["items"]} == {body["category"]}
         assert "does not reproduce" not in log.read_text()
     assert health["source"] == row["checkpoint"]
-
-
-@pytest.mark.slow
-def test_a_runs_detector_crops_queries_unless_off_or_given_a_box(tmp_path):
-    """Queries are cropped as the run cropped them (its crop settings pad the box)."""
-    run_dir = evaluate_tiny(tmp_path / "log", "detector=foreground")
-    item = gallery_of(str(run_dir)).iloc[0]
-    photo = Image.new("RGB", (240, 160), "white")  # the product small and off-centre
-    photo.paste(Image.open(item["image"]).convert("RGB"), (150, 70))
-    data = png(photo)
-    with serve_process(tmp_path / "serve.log", f"paths.log_dir={tmp_path / 'log'}") as base:
-        assert httpx.get(f"{base}/health").json()["detector"] == "foreground"
-        detected = upload(base, data, k=1).json()
-        assert detected["detector"] == "foreground" and detected["region"] == "detected"
-        assert iou(detected["box"], [150, 70, 214, 134]) > 0.6  # around the pasted 64 px product
-        assert detected["items"][0]["id"] == item["item_id"]
-        whole = upload(base, data, k=1, detector="off").json()
-        assert whole["box"] is None and whole["detector"] is None and whole["region"] == "whole"
-        assert whole["items"][0]["score"] < detected["items"][0]["score"]
-        given = upload(base, data, k=1, box="0,0,100,100").json()
-        assert given["region"] == "user" and given["detector"] is None
-        assert given["box"][:2] == [0, 0] and 100 <= given["box"][2] <= 120  # padded as the run pads
-    assert "does not reproduce" not in (tmp_path / "serve.log").read_text()  # the gallery was cropped alike
