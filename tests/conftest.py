@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,19 +29,16 @@ def tiny_polyvore(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Milvus 2.3 standalone server (pip `milvus`, a dev dependency) on a free port, started once
+    """A real Milvus 2.3 standalone server (pip `milvus`, a dev dependency) on free ports, started once
     per test session and stopped after it; yields its URI. Skips (with the reason) if it cannot start."""
     try:
-        from milvus import MilvusServer
-    except ImportError as e:
+        from tests.milvus_server import configure_server, start
+
+        server = configure_server(tmp_path_factory.mktemp("milvus_server"))
+    except (ImportError, RuntimeError) as e:
         pytest.skip(f"no Milvus standalone server to test against: {e} (pip install milvus==2.3.5)")
-    server = MilvusServer()
-    server.set_base_dir(str(tmp_path_factory.mktemp("milvus_server")))
-    with socket.socket() as probe:  # the other ports (etcd, coordinators) it finds free by itself
-        probe.bind(("127.0.0.1", 0))
-        server.listen_port = probe.getsockname()[1]
     try:
-        server.start()
+        start(server)
     except (OSError, RuntimeError, TimeoutError) as e:
         server.stop()
         pytest.skip(f"the Milvus standalone server did not start: {e}")
