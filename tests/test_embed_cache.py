@@ -148,6 +148,8 @@ def test_keys_and_fingerprints(tmp_path, encoder):
     cache.add(before, np.ones((2, encoder.embed_dim), np.float32))
     found, embeddings = cache.lookup(np.array([before[1], b"x" * 16, before[0]]))
     assert found.tolist() == [True, False, True] and embeddings.shape == (2, encoder.embed_dim)
+    found, embeddings = cache.lookup(np.array([before[0], before[0]]))  # two items, one image file
+    assert found.tolist() == [True, True] and embeddings.shape == (2, encoder.embed_dim)
 
 
 @pytest.mark.parametrize(("field", "value"), [("devices", 0), ("shard_size", -1)])

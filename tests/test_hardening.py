@@ -169,30 +169,17 @@ def test_evaluate_runs_through_a_bad_catalogue_and_reports_what_it_skipped(tmp_p
     assert (next((tmp_path / "out" / "evaluate" / "runs").iterdir()) / "metrics.json").is_file()
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (
-            [
-                "index=milvus_server",
-                "index.uri=http://127.0.0.1:{port}",
-                "index.retries=1",
-                "index.retry_backoff_s=0.01",
-            ],
-            "error: cannot connect to Milvus at index.uri=http://127.0.0.1:{port} after 2 attempts: ",
-        ),
-        (["index.nlist=abc"], "error: index.nlist='abc'; expected a positive integer"),
-        (["embedding.devices=0"], "error: embedding.devices=0; expected a positive number of processes"),
-    ],
-)
-def test_a_down_server_or_bad_value_ends_with_one_line_before_any_embedding(tmp_path, overrides, message):
+def test_a_milvus_server_that_is_down_ends_with_one_line_before_any_embedding(tmp_path):
     port = free_port()  # nothing listens there
-    overrides = [o.format(port=port) for o in overrides]
-    result = run_script("evaluate.py", "debug=tiny", "logger=none", f"paths.log_dir={tmp_path}", *overrides)
+    uri = f"http://127.0.0.1:{port}"
+    result = run_script(
+        "evaluate.py", "debug=tiny", "logger=none", f"paths.log_dir={tmp_path}",
+        "index=milvus_server", f"index.uri={uri}", "index.retries=1", "index.retry_backoff_s=0.01",
+    )  # fmt: skip
     assert result.returncode == 1, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [result.stderr.strip().splitlines()[-1]], result.stderr[-2000:]  # one line, the last
-    assert errors[0].startswith(message.format(port=port)), errors
+    assert errors[0].startswith(f"error: cannot connect to Milvus at index.uri={uri} after 2 attempts: ")
     assert (
         "Traceback" not in result.stderr and "gallery:" not in result.stdout + result.stderr
     )  # before embedding

@@ -164,6 +164,17 @@ def test_a_collection_of_other_vectors_is_refused_with_a_hint(uri, name):
         assert index.client.describe_index(name, "vector")["metric_type"] == "IP"
 
 
+def test_a_named_collection_reports_the_lists_it_was_built_with(tmp_path):
+    small, small_fields = _gallery(n_per_category=40)  # 120 vectors: 3 lists
+    large, large_fields = _gallery(n_per_category=120)  # 360 vectors: 9 lists if built now
+    uri = str(tmp_path / "m.db")
+    with MilvusIndex(uri, collection="shop", nlist=64) as index:
+        index.build(small, small_fields, tag="t")
+        assert index.describe().startswith("IVF_FLAT(nlist=3,")
+        index.build(large, large_fields, tag="t")  # updated in place: its index keeps 3 lists
+        assert index.describe().startswith("IVF_FLAT(nlist=3,") and count(index, "shop") == len(large)
+
+
 def test_bad_gallery_ids_are_user_errors(tmp_path):
     gallery, fields = _gallery(n_per_category=4)
     duplicated = fields.assign(item_id=["a", "b", *fields["item_id"][2:-1], "a"])

@@ -135,12 +135,14 @@ def embed_cached(
         "%s: %d of %d embeddings from the cache %s, %d to embed",
         split, found.sum(), len(frame), cache.folder, len(missing),
     )  # fmt: skip
-    embeddings = [cached.reshape(len(cached), -1)] if found.any() else []
+    embeddings = [cached] if found.any() else []
     rows = [np.flatnonzero(found)]
-    for start in range(0, len(missing), settings.shard_size):
+    chunks = range(0, len(missing), settings.shard_size)
+    for number, start in enumerate(chunks, 1):
         chunk = missing[start : start + settings.shard_size]
+        desc = split if len(chunks) == 1 else f"{split} {number}/{len(chunks)}"
         done, positions = embed_frame(
-            encoder, data, frame.iloc[chunk], split, settings.devices, settings.accelerator
+            encoder, data, frame.iloc[chunk], desc, settings.devices, settings.accelerator
         )
         cache.add(keys[chunk[positions]], done)
         embeddings.append(done)

@@ -77,22 +77,21 @@ class EmbeddingCache:
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(found: bool per key, their embeddings in key order) from every shard of this model."""
-        found = np.zeros(len(keys), dtype=bool)
-        embeddings = np.zeros((len(keys), self.dim), dtype=np.float32)
-        wanted = {key: i for i, key in enumerate(keys.tolist())}
+        wanted = set(keys.tolist())
+        stored: dict[bytes, np.ndarray] = {}
         for shard in sorted(self.folder.glob("shard-*.npz")):
             try:
-                with np.load(shard) as stored:
-                    shard_keys, shard_embeddings = stored["keys"], stored["embeddings"]
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:  # a damaged file: embed its images again
+                with np.load(shard) as contents:
+                    shard_keys, shard_embeddings = contents["keys"], contents["embeddings"]
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:  # damaged: embed again
                 log.warning("ignoring unreadable embedding cache shard %s (%s)", shard, error)
                 continue
             for key, embedding in zip(shard_keys.tolist(), shard_embeddings, strict=True):
-                position = wanted.get(key)
-                if position is not None:
-                    found[position] = True
-                    embeddings[position] = embedding
-        return found, embeddings[found]
+                if key in wanted:
+                    stored.setdefault(key, embedding)
+        found = np.array([key in stored for key in keys.tolist()], dtype=bool)
+        vectors = [stored[key] for key in keys.tolist() if key in stored]
+        return found, np.stack(vectors) if vectors else np.empty((0, self.dim), np.float32)
 
     def add(self, keys: np.ndarray, embeddings: np.ndarray) -> None:
         """Store embeddings, at most `shard_size` per shard, each shard written atomically."""

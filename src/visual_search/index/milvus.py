@@ -226,6 +226,7 @@ class MilvusIndex:
             log.info("reusing Milvus collection %s (%d vectors)", name, len(vectors))  # named by content
         else:
             self._sync(name, vectors, fields)
+        self.nlist_used = self._built_nlist(name)  # a named collection keeps the lists it was created with
         self.collection, self._rows, self._dim = name, len(vectors), vectors.shape[1]
         return name
 
@@ -238,8 +239,7 @@ class MilvusIndex:
         if not self.client.has_collection(name):
             return False
         self.client.load_collection(name)
-        built = self.client.describe_index(name, VECTOR)
-        self.nlist_used = int(built.get("params", built).get("nlist", self.nlist))  # what build() chose
+        self.nlist_used = self._built_nlist(name)
         self.collection, self._rows, self._dim = name, self._count(name), self._layout(name).dim
         return True
 
@@ -393,6 +393,11 @@ class MilvusIndex:
         )
         self.client.create_collection(name, schema=schema, index_params=index_params)
         self.client.alter_collection_properties(name, properties={ENCODER_PROPERTY: layout.encoder})
+
+    def _built_nlist(self, name: str) -> int:
+        """The nlist the collection's index was built with (reported as a string by a server)."""
+        built = self.client.describe_index(name, VECTOR)
+        return int(built.get("params", built).get("nlist", self.nlist_used))
 
     def _count(self, name: str) -> int:
         count = self.client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")
