@@ -95,7 +95,6 @@ def test_truncated_log_reads_up_to_the_cut(run_dir: Path, tmp_path: Path):
     cut = tmp_path / "cut" / "offline-run-x" / "run-x.wandb"
     cut.parent.mkdir(parents=True)
     cut.write_bytes(data[: len(data) // 2])
-    print("DIAG", len(data), data[:8], newest_offline_run(run_dir).stat().st_size)
     partial = list(read_records(cut))
     assert 0 < len(partial) < len(complete)
     assert partial == complete[: len(partial)]

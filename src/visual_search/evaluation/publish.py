@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ _FILE_HEADER = 7  # magic, 2-byte check value, 1-byte version
 _BLOCK = 32768
 _CHUNK_HEADER = struct.Struct("<IHB")  # crc32 of type byte + data, data length, chunk type
 _RECORD_ENDS = (1, 4)  # FULL, LAST (FIRST and MIDDLE chunks continue a record)
+FLUSH_TIMEOUT_S = 120.0  # how long publish waits for W&B's service to write a finished run to disk
 
 
 def publish(
@@ -49,7 +51,26 @@ def publish(
                 logger.log_image(image_key, [image])
         logger.finalize("success")
         if isinstance(logger, WandbLogger):
+            log_file = Path(logger.experiment.settings.sync_file)
             logger.experiment.finish()
+            wait_until_complete(log_file)
+
+
+def wait_until_complete(path: Path, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
+    """Wait until W&B's service has written a finished run's transaction log up to its exit record:
+    `finish()` can return before it has (seen with only the 7-byte header on disk, on a busy machine)."""
+    deadline = time.monotonic() + timeout_s
+    while not _has_exit_record(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"W&B did not finish writing {path} within {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
+def _has_exit_record(path: Path) -> bool:
+    try:
+        return any(record.WhichOneof("record_type") == "exit" for record in read_records(path))
+    except (OSError, ValueError):  # not created yet, or not even its header written
+        return False
 
 
 def newest_offline_run(run_root: str | Path) -> Path:
