@@ -23,6 +23,10 @@ from visual_search.detection.trained import (
 from visual_search.detection.training import BoxDataModule, DetectionAugment, DetectorModule
 from visual_search.errors import UserError
 
+pytestmark = [  # Lightning's own deprecation; the frozen stem is in eval mode on purpose
+    pytest.mark.filterwarnings("ignore:.*LeafSpec"),
+    pytest.mark.filterwarnings("ignore:Found .* module.* in eval mode"),
+]
 MODEL = {"arch": "ssdlite_efficientnet_lite0", "weights": None, "backbone_weights": None, "image_size": 64}
 TRAINING = {
     "epochs": 1, "batch_size": 2, "lr": 1e-3, "weight_decay": 0.0, "frozen_stages": 2, "val_share": 0.0,
