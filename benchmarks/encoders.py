@@ -34,23 +34,21 @@ from visual_search.utils.runtime import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 # (name, overrides): random weights where only a download has real ones (speed does not depend on them)
+FP32, BF16, CL = "inference.precision=fp32", "inference.precision=bf16", "inference.channels_last=true"
+EFF = "efficientnet_lite0 224"
 CASES = [
-    ("efficientnet_lite0 224 fp32", ["inference.precision=fp32", "inference.channels_last=false"]),
-    (
-        "efficientnet_lite0 224 fp32 channels_last",
-        ["inference.precision=fp32", "inference.channels_last=true"],
-    ),
-    (
-        "efficientnet_lite0 224 bf16 channels_last",
-        ["inference.precision=bf16", "inference.channels_last=true"],
-    ),
-    ("efficientnet_lite0 128 bf16 channels_last", ["encoder.input_size=128", "inference.precision=bf16"]),
-    ("resnet50 224 fp32 channels_last", ["encoder=resnet50", "inference.precision=fp32"]),
-    ("resnet50 224 bf16 channels_last", ["encoder=resnet50", "inference.precision=bf16"]),
-    ("clip ViT-B-32 224 fp32", ["encoder=clip", "inference.precision=fp32"]),
-    ("clip ViT-B-32 224 bf16", ["encoder=clip", "inference.precision=bf16"]),
+    (f"{EFF} fp32", [FP32, "inference.channels_last=false"]),
+    (f"{EFF} fp32 channels_last", [FP32, CL]),
+    (f"{EFF} bf16 channels_last", [BF16, CL]),
+    (f"{EFF} bf16 channels_last, 1 worker", [BF16, CL, "datamodule.num_workers=1"]),
+    (f"{EFF} bf16 channels_last, in-process", [BF16, CL, "datamodule.num_workers=0"]),
+    ("efficientnet_lite0 128 bf16 channels_last", ["encoder.input_size=128", BF16, CL]),
+    ("resnet50 224 fp32 channels_last", ["encoder=resnet50", FP32, CL]),
+    ("resnet50 224 bf16 channels_last", ["encoder=resnet50", BF16, CL]),
+    ("clip ViT-B-32 224 fp32", ["encoder=clip", FP32]),
+    ("clip ViT-B-32 224 bf16", ["encoder=clip", BF16]),
 ]
-QUALITY = "efficientnet_lite0 224"  # cases whose name starts with this also report mAP (real weights)
+QUALITY = EFF  # cases whose name starts with this also report mAP (real weights)
 
 
 def measure(overrides: list[str], images: int, batches: int, with_quality: bool) -> dict[str, float]:
