@@ -21,7 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = {  # name: (title, command after `python`)
     "encoders": ("Encoder speed: forward only vs the embedding pipeline", ["-m", "benchmarks.encoders"]),
-    "search": ("Search speed: Milvus vs raw FAISS", ["-m", "benchmarks.search", "--server"]),
+    "search": (
+        "Search speed: Milvus vs raw FAISS",
+        [
+            *("-m", "benchmarks.search", "--server", "--sizes", "10000", "100000", "1000000"),
+            *("--dims", "128", "512", "2048", "--nprobes", "8", "32", "128"),
+        ],
+    ),
     "serve": ("serve.py under loopback load", [str(ROOT / "benchmarks" / "serve_load.py")]),
     "quality": ("Quality on real images (emoji, cross-vendor)", ["-m", "benchmarks.quality"]),
 }

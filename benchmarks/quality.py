@@ -39,6 +39,7 @@ RUNS = [
         ["experiment=efficientnet_lite0_pretrained", "index/reduction=pca", "index.reduction.dim=32"],
     ),
     ("finetuned", "train.py", ["experiment=efficientnet_lite0_finetune"]),
+    ("finetuned", "train.py", ["experiment=efficientnet_lite0_finetune", "filter=predicted"]),
     ("finetuned", "train.py", ["experiment=efficientnet_lite0_finetune", "model.projection_dim=128"]),
     ("finetuned", "train.py", ["experiment=efficientnet_lite0_finetune", "loss=multi_similarity"]),
     ("finetuned", "train.py", ["experiment=clip_finetune"]),

@@ -1,12 +1,14 @@
 """Search-only speed: Milvus (Lite in-process, optionally a real Milvus server) against raw faiss-cpu
 IVF_FLAT with the same nlist / nprobe on the same vectors, side by side in one process, at several sizes.
 
-For each (N, dim): build time, single-query p50/p95 latency and QPS (one query after another), batched QPS,
-recall@10 against the exact top 10, and the process's resident-memory growth while building. Vectors are
-synthetic (unit-norm points around 1,000 random centres, so IVF lists are uneven, as with real embeddings).
+For each (N, dim): build time and the process's resident-memory growth while building; then for each nprobe,
+single-query p50/p95 latency and QPS (one query after another), batched QPS and recall@10 against the exact
+top 10 (equal nprobe = equal recall, so the QPS ratios compare like with like). Vectors are synthetic
+(unit-norm points around 1,000 random centres, so IVF lists are uneven, as with real embeddings). Settings
+whose vectors exceed --max-gib are skipped (Milvus Lite holds several copies in memory while building).
 
     python -m benchmarks.search                                  # N = 10k, 100k at dim 512
-    python -m benchmarks.search --sizes 10000 100000 1000000 --dims 128 512 --server
+    python -m benchmarks.search --sizes 10000 100000 1000000 --dims 128 512 2048 --server
 
 Results: outputs/benchmarks/search/<time>/{results.csv, report.md, *.png}.
 """
@@ -86,48 +88,83 @@ def rss_growth(result: dict[str, float]) -> Iterator[None]:
     result["rss_mib"] = (rss_bytes() - before) / 2**20
 
 
-def bench_faiss(gallery: np.ndarray, queries: np.ndarray, exact: np.ndarray, nlist: int, nprobe: int) -> dict:
-    result: dict[str, float] = {}
-    with rss_growth(result):
+def timed_searches(
+    search: Callable[[np.ndarray], np.ndarray],
+    queries: np.ndarray,
+    exact: np.ndarray,
+    set_threads: Callable[[int], None] = lambda n: None,
+) -> dict[str, float]:
+    """Single-query latency (one thread: for one query on 2 cores threads only add overhead), batched QPS (all
+    threads) and recall@10 of one search setting."""
+    set_threads(1)
+    result = timed_single(search, queries)
+    set_threads(os.cpu_count() or 1)
+    result["qps_batch"], found = timed_batch(search, queries)
+    return result | {"recall@10": recall(found, exact)}
+
+
+def bench_faiss(
+    gallery: np.ndarray, queries: np.ndarray, exact: np.ndarray, nlist: int, nprobes: list[int]
+) -> list[dict]:
+    built: dict[str, float] = {}
+    with rss_growth(built):
         start = time.perf_counter()
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(gallery.shape[1]), gallery.shape[1], nlist)
         index.train(gallery)
         index.add(gallery)
+        built["build_s"] = time.perf_counter() - start
+    rows = []
+    for nprobe in nprobes:
         index.nprobe = nprobe
-        result["build_s"] = time.perf_counter() - start
-    faiss.omp_set_num_threads(1)  # one query on 2 cores: threads only add overhead (FACTS.md)
-    result |= timed_single(lambda q: index.search(q, K)[1], queries)
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    result["qps_batch"], found = timed_batch(lambda q: index.search(q, K)[1], queries)
-    return result | {"recall@10": recall(found, exact)}
+        timed = timed_searches(lambda q: index.search(q, K)[1], queries, exact, faiss.omp_set_num_threads)
+        rows.append({"nprobe": nprobe, **built, **timed})
+    return rows
 
 
 def bench_milvus(
-    uri: str, gallery: np.ndarray, queries: np.ndarray, exact: np.ndarray, nlist: int, nprobe: int
-) -> dict:
+    uri: str, gallery: np.ndarray, queries: np.ndarray, exact: np.ndarray, nlist: int, nprobes: list[int]
+) -> list[dict]:
     fields = pd.DataFrame({"item_id": np.arange(len(gallery)).astype(str), "label": "x"})
-    result: dict[str, float] = {}
-    with MilvusIndex(uri, index_type="IVF_FLAT", nlist=nlist, nprobe=nprobe) as index:
-        with rss_growth(result):
+    built: dict[str, float] = {}
+    rows = []
+    with MilvusIndex(uri, index_type="IVF_FLAT", nlist=nlist, nprobe=nprobes[0]) as index:
+        with rss_growth(built):
             start = time.perf_counter()
             index.build(gallery, fields, tag=f"bench_{len(gallery)}_{gallery.shape[1]}")
-            result["build_s"] = time.perf_counter() - start
-        result |= timed_single(lambda q: index.search(q, K).rows, queries)
-        result["qps_batch"], found = timed_batch(lambda q: index.search(q, K).rows, queries)
+            built["build_s"] = time.perf_counter() - start
+        for nprobe in nprobes:
+            index.nprobe = nprobe
+            rows.append(
+                {
+                    "nprobe": nprobe,
+                    **built,
+                    **timed_searches(lambda q: index.search(q, K).rows, queries, exact),
+                }
+            )
         index.client.drop_collection(index.collection)
-    return result | {"recall@10": recall(found, exact)}
+    return rows
 
 
-def run(sizes: list[int], dims: list[int], queries: int, nprobe: int, server_uri: str | None) -> pd.DataFrame:
-    """Every backend on the same vectors at each (N, dim); QPS also as a ratio to FAISS's."""
+def run(
+    sizes: list[int],
+    dims: list[int],
+    queries: int,
+    nprobes: list[int],
+    server_uri: str | None,
+    max_gib: float,
+) -> pd.DataFrame:
+    """Every backend on the same vectors at each (N, dim) and nprobe; QPS also as a ratio to FAISS's."""
     rows = []
     for dim in dims:
         for n in sizes:
+            if n * dim * 4 > max_gib * 2**30:
+                print(f"N={n:,} dim={dim}: skipped, {n * dim * 4 / 2**30:.1f} GiB of vectors > --max-gib")
+                continue
             gallery = clustered_vectors(n, dim, seed=0)
             probe = clustered_vectors(queries, dim, seed=1)
             exact = exact_top_k(gallery, probe)
             nlist = max(1, min(4 * int(np.sqrt(n)), n // 39))
-            setting = {"N": n, "dim": dim, "nlist": nlist, "nprobe": nprobe}
+            setting = {"N": n, "dim": dim, "nlist": nlist}
             with tempfile.TemporaryDirectory() as folder:
                 uris = {"Milvus Lite": f"{folder}/bench.db", "Milvus server": server_uri}
                 for backend in ("faiss IVF_FLAT", "Milvus Lite", "Milvus server"):
@@ -135,15 +172,16 @@ def run(sizes: list[int], dims: list[int], queries: int, nprobe: int, server_uri
                         continue
                     print(f"N={n:,} dim={dim} {backend} ...", flush=True)
                     if backend == "faiss IVF_FLAT":
-                        result = bench_faiss(gallery, probe, exact, nlist, nprobe)
+                        results = bench_faiss(gallery, probe, exact, nlist, nprobes)
                     else:
-                        result = bench_milvus(uris[backend], gallery, probe, exact, nlist, nprobe)
-                    rows.append({"backend": backend, **setting, **result})
+                        results = bench_milvus(uris[backend], gallery, probe, exact, nlist, nprobes)
+                    rows += [{"backend": backend, **setting, **result} for result in results]
     table = pd.DataFrame(rows)
-    faiss_rows = table[table.backend == "faiss IVF_FLAT"].set_index(["N", "dim"])
+    faiss_rows = table[table.backend == "faiss IVF_FLAT"].set_index(["N", "dim", "nprobe"])
     for column in ("qps_single", "qps_batch"):
         table[f"{column}_vs_faiss"] = [
-            row[column] / faiss_rows.loc[(row["N"], row["dim"]), column] for _, row in table.iterrows()
+            row[column] / faiss_rows.loc[(row["N"], row["dim"], row["nprobe"]), column]
+            for _, row in table.iterrows()
         ]
     return table
 
@@ -153,7 +191,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[512])
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--nprobe", type=int, default=16)
+    parser.add_argument("--nprobes", type=int, nargs="+", default=[4, 16, 64])
+    parser.add_argument("--max-gib", type=float, default=1.0, help="skip settings with more vector data")
     parser.add_argument("--server", action="store_true", help="also a real Milvus server (pip milvus)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -162,13 +201,15 @@ def main() -> None:
     )
     out.mkdir(parents=True, exist_ok=True)
     with milvus_server(args.server) as server_uri:
-        table = run(args.sizes, args.dims, args.queries, args.nprobe, server_uri)
+        table = run(args.sizes, args.dims, args.queries, args.nprobes, server_uri, args.max_gib)
     table.to_csv(out / "results.csv", index=False)
+    middle = table[table.nprobe == sorted(args.nprobes)[len(args.nprobes) // 2]]  # one nprobe in the plots
     plots = line_plots(
-        table, x="N", series="backend", panels=("build_s", "p50_ms", "qps_batch", "rss_mib"), out=out
+        middle, x="N", series="backend", panels=("build_s", "p50_ms", "qps_batch", "rss_mib"), out=out
     )
-    report = f"# Search speed\n\n{markdown_table(table)}\n\n" + "\n".join(
-        f"![{p.stem}]({p.name})" for p in plots
+    report = (
+        f"# Search speed\n\nPlots at nprobe={middle.nprobe.iloc[0]}.\n\n{markdown_table(table)}\n\n"
+        + "\n".join(f"![{p.stem}]({p.name})" for p in plots)
     )
     (out / "report.md").write_text(report + "\n")
     print(report)
