@@ -100,6 +100,23 @@ def test_search_attach_and_scan_on_every_backend(uri, name):
         np.testing.assert_array_equal(served.search(queries, k=10).rows, _exact_top_k(queries, gallery, 10))
 
 
+@pytest.mark.integration
+def test_a_server_searches_with_the_index_as_built_right_after_building(milvus_server, name):
+    """A server first searches new rows in growing segments with an interim index that ignores nprobe:
+    build waits until the built index serves them, so nprobe decides recall at once."""
+    gallery, fields = _gallery(n_per_category=700)
+    queries = gallery[::100] + 0.05
+    exact = _exact_top_k(queries, gallery, 10)
+    with MilvusIndex(milvus_server, nlist=64, nprobe=1) as index:
+        index.build(gallery, fields, tag=name)
+        recall = {}
+        for nprobe in (1, 64):
+            index.nprobe = nprobe
+            found = index.search(queries, k=10).rows
+            recall[nprobe] = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact, strict=True)])
+    assert recall[64] == 1.0 and recall[1] < 0.9, recall
+
+
 def test_reindexing_never_duplicates_and_writes_only_what_changed(uri, name, caplog):
     gallery, fields = _gallery()
     caplog.set_level(logging.INFO, logger="visual_search.index.milvus")

@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import grpc
 import numpy as np
 import pandas as pd
 from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus.client.types import SegmentState
 from tqdm.auto import tqdm
 
 from visual_search.errors import UserError
@@ -446,6 +448,7 @@ class MilvusIndex:
         self.client.flush(name)
         self._wait_until_indexed(name)
         self.client.load_collection(name)
+        self._wait_until_served(name)
 
     def _wait_until_indexed(self, name: str) -> None:
         """A server builds the index asynchronously after flush; Milvus Lite reports done at once."""
@@ -456,6 +459,28 @@ class MilvusIndex:
                 return
             if time.monotonic() > deadline:
                 raise UserError(f"Milvus did not finish indexing {name} within {self.index_timeout_s:.0f} s")
+            time.sleep(0.5)
+
+    def _wait_until_served(self, name: str) -> None:
+        """A server's query nodes search freshly written rows in growing segments with an interim index
+        (which ignores nprobe: recall@10 0.83 at nprobe 1, 8 and 128 alike, measured) until they hand over
+        to the sealed segments (indexed, or searched exactly when too small to index), seconds later. Wait
+        for that, so that searches (and what they measure) use the index as built. Milvus Lite searches
+        the flushed index at once."""
+        if self.is_lite:
+            return
+        deadline = time.monotonic() + self.index_timeout_s
+        while True:
+            try:
+                segments = self.client.list_loaded_segments(name)
+            except (MilvusException, grpc.RpcError):  # one that cannot list them (Milvus Lite's gRPC server)
+                return
+            if segments and all(s.state != SegmentState.Growing for s in segments):
+                return
+            if time.monotonic() > deadline:
+                raise UserError(
+                    f"Milvus did not serve the index of {name} within {self.index_timeout_s:.0f} s"
+                )
             time.sleep(0.5)
 
 
