@@ -1,10 +1,11 @@
 """Encoder speed: forward-only throughput against the same encoder inside the embedding pipeline
-(decode + preprocess in DataLoader workers + forward), side by side in one process, for each encoder,
-input size and runtime (precision, memory format). For the default encoder, the exact full-ranking mAP of
-each precision's embeddings (all queries against the timed gallery sample) shows what bf16 costs.
+(decode + preprocess + forward; in-process or in DataLoader workers), side by side in one process, for
+each encoder, input size and runtime (precision, memory format). For the default encoder, the exact
+full-ranking mAP of each precision's embeddings (all queries against the timed gallery sample) shows
+what bf16 costs.
 
     python -m benchmarks.encoders                   # the default cases on the default synthetic data
-    python -m benchmarks.encoders --images 800 --batches 5
+    python -m benchmarks.encoders --images 640 --batches 20 --repeats 5
 
 Results: outputs/benchmarks/encoders/<time>/{results.csv, report.md}.
 """
@@ -17,6 +18,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from hydra import compose, initialize_config_dir
@@ -37,11 +39,14 @@ ROOT = Path(__file__).resolve().parents[1]
 FP32, BF16, CL = "inference.precision=fp32", "inference.precision=bf16", "inference.channels_last=true"
 EFF = "efficientnet_lite0 224"
 CASES = [
-    (f"{EFF} fp32", [FP32, "inference.channels_last=false"]),
+    (
+        f"{EFF} fp32, 2 workers (the first default)",
+        [FP32, "inference.channels_last=false", "datamodule.num_workers=2"],
+    ),
     (f"{EFF} fp32 channels_last", [FP32, CL]),
-    (f"{EFF} bf16 channels_last", [BF16, CL]),
+    (f"{EFF} bf16 channels_last, 2 workers", [BF16, CL, "datamodule.num_workers=2"]),
     (f"{EFF} bf16 channels_last, 1 worker", [BF16, CL, "datamodule.num_workers=1"]),
-    (f"{EFF} bf16 channels_last, in-process", [BF16, CL, "datamodule.num_workers=0"]),
+    (f"{EFF} bf16 channels_last, in-process (default)", [BF16, CL]),
     ("efficientnet_lite0 128 bf16 channels_last", ["encoder.input_size=128", BF16, CL]),
     ("resnet50 224 fp32 channels_last", ["encoder=resnet50", FP32, CL]),
     ("resnet50 224 bf16 channels_last", ["encoder=resnet50", BF16, CL]),
@@ -51,8 +56,11 @@ CASES = [
 QUALITY = EFF  # cases whose name starts with this also report mAP (real weights)
 
 
-def measure(overrides: list[str], images: int, batches: int, with_quality: bool) -> dict[str, float]:
-    """Forward-only and pipeline images/s (and mAP) of one configuration."""
+def measure(
+    overrides: list[str], images: int, batches: int, repeats: int, with_quality: bool
+) -> dict[str, float]:
+    """Forward-only and pipeline images/s (and mAP) of one configuration: `repeats` rounds of forward-only
+    then pipeline, back to back, so both see the same machine; the medians and the median ratio."""
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("evaluate", overrides=overrides)
     items = build_items(cfg)
@@ -67,12 +75,22 @@ def measure(overrides: list[str], images: int, batches: int, with_quality: bool)
         batch = cfg.datamodule.batch_size
         return DataLoader(dataset, batch, num_workers=workers, collate_fn=collate_skipping), frame
 
-    forward = encoder_throughput(encoder, cfg.datamodule.batch_size, batches)
     gallery_loader, gallery = loader("gallery", images)
-    start = time.perf_counter()
-    embeddings, rows = embed_loader(encoder, gallery_loader, "pipeline")
-    pipeline = len(rows) / (time.perf_counter() - start)
-    result = {"forward_ips": forward, "pipeline_ips": pipeline, "pipeline_vs_forward": pipeline / forward}
+    rounds = []
+    for _ in range(repeats):
+        forward = encoder_throughput(encoder, cfg.datamodule.batch_size, batches)
+        start = time.perf_counter()
+        embeddings, rows = embed_loader(encoder, gallery_loader, "pipeline")
+        rounds.append((forward, len(rows) / (time.perf_counter() - start)))
+    forward_ips, pipeline_ips = np.median(np.array(rounds), axis=0)
+    ratios = [pipeline / forward for forward, pipeline in rounds]
+    result = {
+        "forward_ips": forward_ips,
+        "pipeline_ips": pipeline_ips,
+        "pipeline_vs_forward": float(np.median(ratios)),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+    }
     if with_quality:
         query_loader, query = loader("query")
         queries, query_rows = embed_loader(encoder, query_loader, "queries")
@@ -87,8 +105,9 @@ def measure(overrides: list[str], images: int, batches: int, with_quality: bool)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=640, help="gallery images through the pipeline")
-    parser.add_argument("--batches", type=int, default=5, help="forward-only batches timed")
+    parser.add_argument("--images", type=int, default=320, help="gallery images through the pipeline")
+    parser.add_argument("--batches", type=int, default=10, help="forward-only batches timed")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of forward-only then pipeline")
     parser.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -104,7 +123,7 @@ def main() -> None:
             continue
         print(f"{name} ...", flush=True)
         quality = name.startswith(QUALITY)
-        rows.append({"case": name, **measure(overrides, args.images, args.batches, quality)})
+        rows.append({"case": name, **measure(overrides, args.images, args.batches, args.repeats, quality)})
     table = pd.DataFrame(rows)
     table.to_csv(out / "results.csv", index=False)
     report = f"# Encoder speed: forward only vs the embedding pipeline\n\n{markdown_table(table)}\n"

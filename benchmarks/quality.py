@@ -77,10 +77,13 @@ def main() -> None:
         if result.returncode != 0:
             print(f"  failed with exit code {result.returncode}", flush=True)
     board = pd.read_csv(out / "leaderboard.csv")
-    table = board[[c for c in COLUMNS if c in board]]
+    table = board[[c for c in COLUMNS if c in board]].copy()
+    shared = {*data, "logger=none"}  # every run's: shown once, above the table
+    table["overrides"] = [" ".join(o for o in row.split() if o not in shared) for row in table["overrides"]]
     baselines = board[[c for c in BASELINE_COLUMNS if c in board]].dropna().head(1)
     report = [
         "# Quality on the emoji catalogue (Google drawings = gallery, Twitter drawings = queries)\n",
+        f"Every run: `{' '.join(data)} logger=none`.\n",
         markdown_table(table),
         "\nModel-free baselines (mAP):\n",
         markdown_table(baselines) if len(baselines) else "(none)",

@@ -1,6 +1,8 @@
 """Load test of serve.py on loopback: a fixed number of image searches at each concurrency (1, 4, 16), with
 micro-batching on and off (batching.max_batch=1); QPS, p50/p95 latency, errors, mean batch size, and the
 server's CPU time per request (from its /metrics), which shared, busy machines disturb far less than QPS.
+Then the same searches in this process without HTTP (the served model and index, one at a time and in
+batches of the highest concurrency): what the server adds.
 
     python benchmarks/serve_load.py                          # the best run of outputs/leaderboard.csv
     python benchmarks/serve_load.py --requests 400 paths.log_dir=/elsewhere run=...   # serve.py overrides
@@ -25,18 +27,26 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 
 from visual_search.data.build import build_items
+from visual_search.serving.app import Settings
+from visual_search.serving.engine import ImageQuery
+from visual_search.serving.imaging import decode_image
+from visual_search.serving.load import load_engine
 from visual_search.serving.process import ROOT, serve_process
-from visual_search.serving.source import choose
+from visual_search.serving.source import Served, choose
 
 MODES = {"micro-batching": [], "one at a time": ["batching.max_batch=1"]}
 
 
-def query_images(overrides: list[str], count: int) -> list[bytes]:
-    """The first `count` query images of the run serve.py would serve with `overrides`."""
+def served_run(overrides: list[str]) -> Served:
+    """The run serve.py would serve with `overrides`."""
     os.environ.setdefault("PROJECT_ROOT", str(ROOT))
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("serve", overrides=overrides)
-    paths = build_items(choose(cfg).cfg).split("query")["image"].tolist()[:count]
+        return choose(compose("serve", overrides=overrides))
+
+
+def query_images(served: Served, count: int) -> list[bytes]:
+    """The first `count` query images of the served run's dataset."""
+    paths = build_items(served.cfg).split("query")["image"].tolist()[:count]
     return [Path(p).read_bytes() for p in paths]
 
 
@@ -75,6 +85,46 @@ async def load(base: str, images: list[bytes], requests: int, concurrency: int, 
         "p95_ms": float(np.percentile(ms, 95)),
         "mean_batch": float(np.mean(batch_sizes)) if batch_sizes else float("nan"),
     }
+
+
+def in_process(served: Served, images: list[bytes], requests: int, batches: list[int], k: int) -> list[dict]:
+    """The server's work without HTTP: decode, preprocess, embed and search `requests` images, `batch` at a
+    time for each of `batches`, with the served engine loaded in this process."""
+    engine = load_engine(served)
+    queue = cycle(images)
+
+    def search(count: int) -> None:
+        pixels = [engine.preprocess(decode_image(next(queue), Settings.max_pixels)) for _ in range(count)]
+        engine.search_images([ImageQuery(p, k) for p in pixels])
+
+    results = []
+    try:
+        for batch in batches:
+            search(batch)  # warm-up
+            latencies = []
+            start = time.perf_counter()
+            for done in range(0, requests, batch):
+                began = time.perf_counter()
+                search(min(batch, requests - done))
+                latencies.append(time.perf_counter() - began)
+            seconds = time.perf_counter() - start
+            ms = np.array(latencies) * 1000
+            result = {
+                "mode": "in-process, no HTTP",
+                "concurrency": batch,
+                "requests": requests,
+                "errors": 0,
+                "qps": requests / seconds,
+                "p50_ms": float(np.percentile(ms, 50)),
+                "p95_ms": float(np.percentile(ms, 95)),
+                "mean_batch": float(batch),
+                "cpu_ms_per_request": float("nan"),
+            }
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    finally:
+        engine.close()
+    return results
 
 
 def server_cpu_seconds(base: str) -> float:
@@ -128,11 +178,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "benchmarks" / "serve_load")
     args, overrides = parser.parse_known_args()
     levels = [int(c) for c in args.concurrency.split(",")]
-    images = query_images(overrides, 64)
+    served = served_run(overrides)
+    images = query_images(served, 64)
     out = args.out / dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out.mkdir(parents=True)
-    results = []
     load_before = os.getloadavg()[0]
+    results = []
     for mode, extra in MODES.items():
         with serve_process(out / f"serve-{mode.replace(' ', '-')}.log", *overrides, *extra) as base:
             asyncio.run(load(base, images, 2 * levels[-1], levels[-1], args.k))  # warm-up
@@ -141,6 +192,8 @@ def main() -> None:
                 result = {"mode": mode, **measure(base, images, args.requests, level, args.k)}
                 print(json.dumps(result), flush=True)
                 results.append(result)
+    # last: Milvus Lite's in-process server keeps the file locked until this process exits
+    results += in_process(served, images, args.requests, [1, levels[-1]], args.k)
     note = (
         f"{health['approach']} on {health['dataset']} ({health['items']} items, {health['index']}); "
         f"{len(images)} query images, k={args.k}, {os.cpu_count()} CPUs shared by client and server; "
