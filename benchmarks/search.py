@@ -5,7 +5,9 @@ For each (N, dim): build time and the resident-memory growth of this process and
 building; then for each nprobe, single-query p50/p95 latency and QPS (one query after another), batched QPS
 and recall@10 against the exact top 10, so QPS can be compared at equal recall. Vectors are synthetic
 (overlapping clusters of low intrinsic dimension: IVF lists are uneven and recall grows with nprobe, as with
-real embeddings). Settings whose vectors exceed --max-gib are skipped.
+real embeddings). Settings whose vectors exceed --max-gib are skipped, and Milvus Lite above --lite-max
+vectors: at 1M x 128 it grew past 24 GiB while compacting and indexing and was killed for memory (a pure-
+Python engine; a server is the tool at that size).
 
     python -m benchmarks.search                                  # N = 10k, 100k at dim 512
     python -m benchmarks.search --sizes 10000 100000 1000000 --dims 128 512 2048 --server
@@ -171,6 +173,7 @@ def run(
     nprobes: list[int],
     server_uri: str | None,
     max_gib: float,
+    lite_max: int,
 ) -> pd.DataFrame:
     """Every backend on the same vectors at each (N, dim) and nprobe; QPS also as a ratio to FAISS's."""
     rows = []
@@ -187,7 +190,9 @@ def run(
             with tempfile.TemporaryDirectory() as folder:
                 uris = {"Milvus Lite": f"{folder}/bench.db", "Milvus server": server_uri}
                 for backend in ("faiss IVF_FLAT", "Milvus Lite", "Milvus server"):
-                    if backend == "Milvus server" and not server_uri:
+                    if (backend == "Milvus server" and not server_uri) or (
+                        backend == "Milvus Lite" and n > lite_max
+                    ):
                         continue
                     print(f"N={n:,} dim={dim} {backend} ...", flush=True)
                     if backend == "faiss IVF_FLAT":
@@ -212,6 +217,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--nprobes", type=int, nargs="+", default=[4, 16, 64])
     parser.add_argument("--max-gib", type=float, default=1.0, help="skip settings with more vector data")
+    parser.add_argument("--lite-max", type=int, default=200_000, help="skip Milvus Lite above this N")
     parser.add_argument("--server", action="store_true", help="also a real Milvus server (pip milvus)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -220,7 +226,9 @@ def main() -> None:
     )
     out.mkdir(parents=True, exist_ok=True)
     with milvus_server(args.server) as server_uri:
-        table = run(args.sizes, args.dims, args.queries, args.nprobes, server_uri, args.max_gib)
+        table = run(
+            args.sizes, args.dims, args.queries, args.nprobes, server_uri, args.max_gib, args.lite_max
+        )
     table.to_csv(out / "results.csv", index=False)
     middle = table[table.nprobe == sorted(args.nprobes)[len(args.nprobes) // 2]]  # one nprobe in the plots
     plots = line_plots(

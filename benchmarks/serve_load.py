@@ -33,6 +33,7 @@ from visual_search.serving.imaging import decode_image
 from visual_search.serving.load import load_engine
 from visual_search.serving.process import ROOT, serve_process
 from visual_search.serving.source import Served, choose
+from visual_search.utils.runtime import keep_freed_memory
 
 MODES = {"micro-batching": [], "one at a time": ["batching.max_batch=1"]}
 
@@ -177,6 +178,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "benchmarks" / "serve_load")
     args, overrides = parser.parse_known_args()
+    keep_freed_memory()  # as serve.py does: the in-process rows then compute as the server does
     levels = [int(c) for c in args.concurrency.split(",")]
     served = served_run(overrides)
     images = query_images(served, 64)
