@@ -25,7 +25,7 @@ STEPS = {  # name: (title, command after `python`)
         "Search speed: Milvus vs raw FAISS",
         [
             *("-m", "benchmarks.search", "--server", "--sizes", "10000", "100000", "1000000"),
-            *("--dims", "128", "512", "2048", "--nprobes", "8", "32", "128"),
+            *("--dims", "128", "512", "2048", "--nprobes", "8", "32", "128", "--max-gib", "0.5"),
         ],
     ),
     "serve": ("serve.py under loopback load", [str(ROOT / "benchmarks" / "serve_load.py")]),

@@ -174,6 +174,7 @@ def run(
     server_uri: str | None,
     max_gib: float,
     lite_max: int,
+    progress: Path | None = None,
 ) -> pd.DataFrame:
     """Every backend on the same vectors at each (N, dim) and nprobe; QPS also as a ratio to FAISS's."""
     rows = []
@@ -195,18 +196,23 @@ def run(
                     ):
                         continue
                     print(f"N={n:,} dim={dim} {backend} ...", flush=True)
-                    if backend == "faiss IVF_FLAT":
-                        results = bench_faiss(gallery, probe, exact, nlist, nprobes)
-                    else:
-                        results = bench_milvus(uris[backend], gallery, probe, exact, nlist, nprobes)
+                    try:
+                        if backend == "faiss IVF_FLAT":
+                            results = bench_faiss(gallery, probe, exact, nlist, nprobes)
+                        else:
+                            results = bench_milvus(uris[backend], gallery, probe, exact, nlist, nprobes)
+                    except Exception as error:  # one backend failing is a result, not the end of the run
+                        print(f"N={n:,} dim={dim} {backend} failed: {error}", flush=True)
+                        results = [{"error": str(error)[:120]}]
                     rows += [{"backend": backend, **setting, **result} for result in results]
+            if progress:
+                pd.DataFrame(rows).to_csv(progress, index=False)  # what is done survives a crash
     table = pd.DataFrame(rows)
-    faiss_rows = table[table.backend == "faiss IVF_FLAT"].set_index(["N", "dim", "nprobe"])
-    for column in ("qps_single", "qps_batch"):
-        table[f"{column}_vs_faiss"] = [
-            row[column] / faiss_rows.loc[(row["N"], row["dim"], row["nprobe"]), column]
-            for _, row in table.iterrows()
-        ]
+    keys, speeds = ["N", "dim", "nprobe"], ["qps_single", "qps_batch"]
+    faiss_rows = table.loc[table.backend == "faiss IVF_FLAT", keys + speeds]
+    both = table.merge(faiss_rows, on=keys, how="left", suffixes=("", "_faiss"))
+    for column in speeds:
+        table[f"{column}_vs_faiss"] = both[column] / both[f"{column}_faiss"]
     return table
 
 
@@ -227,7 +233,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     with milvus_server(args.server) as server_uri:
         table = run(
-            args.sizes, args.dims, args.queries, args.nprobes, server_uri, args.max_gib, args.lite_max
+            args.sizes,
+            args.dims,
+            args.queries,
+            args.nprobes,
+            server_uri,
+            args.max_gib,
+            args.lite_max,
+            out / "results.csv",
         )
     table.to_csv(out / "results.csv", index=False)
     middle = table[table.nprobe == sorted(args.nprobes)[len(args.nprobes) // 2]]  # one nprobe in the plots
