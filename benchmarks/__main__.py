@@ -1,6 +1,6 @@
 """`python -m benchmarks`: every benchmark, side by side on this machine, in one Markdown report.
 
-    python -m benchmarks                       # encoders, search, serving, quality (about 1.5 h on 2 cores)
+    python -m benchmarks                       # encoders, search, serving, quality (about 45 min on 2 cores)
     python -m benchmarks --skip quality serve  # the fast ones
 
 Each benchmark runs in its own process (memory comes back between them) and writes its own folder under
