@@ -452,14 +452,12 @@ class MilvusIndex:
 
     def _wait_until_indexed(self, name: str) -> None:
         """A server builds the index asynchronously after flush; Milvus Lite reports done at once."""
-        deadline = time.monotonic() + self.index_timeout_s
-        while True:
+
+        def indexed() -> bool:
             info = self.client.describe_index(name, VECTOR)
-            if int(info.get("indexed_rows", 0)) >= int(info.get("total_rows", 0)):
-                return
-            if time.monotonic() > deadline:
-                raise UserError(f"Milvus did not finish indexing {name} within {self.index_timeout_s:.0f} s")
-            time.sleep(0.5)
+            return int(info.get("indexed_rows", 0)) >= int(info.get("total_rows", 0))
+
+        self._wait_until(indexed, f"finish indexing {name}")
 
     def _wait_until_served(self, name: str) -> None:
         """A server's query nodes search freshly written rows in growing segments with an interim index
@@ -469,18 +467,22 @@ class MilvusIndex:
         the flushed index at once."""
         if self.is_lite:
             return
-        deadline = time.monotonic() + self.index_timeout_s
-        while True:
+
+        def served() -> bool:
             try:
                 segments = self.client.list_loaded_segments(name)
             except (MilvusException, grpc.RpcError):  # one that cannot list them (Milvus Lite's gRPC server)
-                return
-            if segments and all(s.state != SegmentState.Growing for s in segments):
-                return
+                return True
+            return bool(segments) and all(s.state != SegmentState.Growing for s in segments)
+
+        self._wait_until(served, f"serve the index of {name}")
+
+    def _wait_until(self, done: Callable[[], bool], what: str) -> None:
+        """Poll `done` every 0.5 s; a one-line error after index.index_timeout_s."""
+        deadline = time.monotonic() + self.index_timeout_s
+        while not done():
             if time.monotonic() > deadline:
-                raise UserError(
-                    f"Milvus did not serve the index of {name} within {self.index_timeout_s:.0f} s"
-                )
+                raise UserError(f"Milvus did not {what} within {self.index_timeout_s:.0f} s")
             time.sleep(0.5)
 
 
