@@ -8,7 +8,7 @@ from visual_search.utils import cli
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> dict | None:
-    from visual_search.evaluation.run import evaluate
+    from visual_search.tasks.evaluate import evaluate
 
     return cli.run_task(evaluate, cfg)
 

@@ -8,7 +8,7 @@ from visual_search.utils import cli
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="serve")
 def main(cfg: DictConfig) -> None:
-    from visual_search.serving.run import serve
+    from visual_search.tasks.serve import serve
 
     return cli.run_task(serve, cfg)
 

@@ -8,7 +8,7 @@ from visual_search.utils import cli
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> dict | None:
-    from visual_search.training.run import train
+    from visual_search.tasks.train import train
 
     return cli.run_task(train, cfg)
 

@@ -8,7 +8,7 @@ from visual_search.utils import cli
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train_detector")
 def main(cfg: DictConfig) -> dict | None:
-    from visual_search.detection.run import train_detector
+    from visual_search.tasks.train_detector import train_detector
 
     return cli.run_task(train_detector, cfg)
 

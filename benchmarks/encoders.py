@@ -15,23 +15,19 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from hydra import compose, initialize_config_dir
-from torch.utils.data import DataLoader
 
 from benchmarks.report import markdown_table
 from visual_search.data.build import build_items
-from visual_search.data.datamodule import ItemImages, collate_skipping
-from visual_search.data.transforms import eval_transform
-from visual_search.encoders.build import build_encoder
-from visual_search.evaluation.embed import embed_loader
-from visual_search.evaluation.metrics import mean_average_precision
-from visual_search.evaluation.timing import encoder_throughput
+from visual_search.embed.embedder import Embedder
+from visual_search.encode.build import build_encoder
+from visual_search.metrics.retrieval import mean_average_precision
+from visual_search.metrics.timing import encoder_throughput
 from visual_search.utils.runtime import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,24 +60,15 @@ def measure(
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("evaluate", overrides=overrides)
     items = build_items(cfg)
-    encoder = build_encoder(cfg)
-    transform = eval_transform(encoder.preprocess)
-
-    def loader(split: str, count: int | None = None) -> tuple[DataLoader, pd.DataFrame]:
-        frame = items.split(split)
-        frame = frame.sample(n=min(count, len(frame)), random_state=0).sort_index() if count else frame
-        dataset = ItemImages(frame, transform)
-        workers = cfg.datamodule.num_workers
-        batch = cfg.datamodule.batch_size
-        return DataLoader(dataset, batch, num_workers=workers, collate_fn=collate_skipping), frame
-
-    gallery_loader, gallery = loader("gallery", images)
+    encoder = build_encoder(cfg.encoder, None, cfg.inference)
+    embedder = Embedder(encoder, batch_size=cfg.datamodule.batch_size, num_workers=cfg.datamodule.num_workers)
+    gallery = items.split("gallery")
+    gallery = gallery.sample(n=min(images, len(gallery)), random_state=0).sort_index()
     rounds = []
     for _ in range(repeats):
         forward = encoder_throughput(encoder, cfg.datamodule.batch_size, batches)
-        start = time.perf_counter()
-        embeddings, rows = embed_loader(encoder, gallery_loader, "pipeline")
-        rounds.append((forward, len(rows) / (time.perf_counter() - start)))
+        embedded = embedder.embed(gallery, "pipeline")
+        rounds.append((forward, len(embedded.frame) / embedded.seconds))
     forward_ips, pipeline_ips = np.median(np.array(rounds), axis=0)
     ratios = [pipeline / forward for forward, pipeline in rounds]
     result = {
@@ -92,13 +79,12 @@ def measure(
         "ratio_max": max(ratios),
     }
     if with_quality:
-        query_loader, query = loader("query")
-        queries, query_rows = embed_loader(encoder, query_loader, "queries")
+        query = embedder.embed(items.split("query"), "queries")
         result["mAP"] = mean_average_precision(
-            queries,
-            query["label"].to_numpy()[query_rows.numpy()],
-            embeddings,
-            gallery["label"].to_numpy()[rows.numpy()],
+            torch.from_numpy(query.embeddings),
+            query.labels,
+            torch.from_numpy(embedded.embeddings),
+            embedded.labels,
         )
     return result
 

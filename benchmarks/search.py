@@ -136,7 +136,7 @@ def bench_faiss(
         built["build_s"] = time.perf_counter() - start
     rows = []
     for nprobe in nprobes:
-        index.nprobe = nprobe
+        index.spec.nprobe = nprobe
         timed = timed_searches(lambda q: index.search(q, K)[1], queries, exact, faiss.omp_set_num_threads)
         rows.append({"nprobe": nprobe, **built, **timed})
     return rows
@@ -154,7 +154,7 @@ def bench_milvus(
             index.build(gallery, fields, tag=f"bench_{len(gallery)}_{gallery.shape[1]}")
             built["build_s"] = time.perf_counter() - start
         for nprobe in nprobes:
-            index.nprobe = nprobe
+            index.spec.nprobe = nprobe
             rows.append(
                 {
                     "nprobe": nprobe,

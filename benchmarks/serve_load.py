@@ -25,13 +25,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 from hydra import compose, initialize_config_dir
+from tests.serve_process import ROOT, serve_process
 
 from visual_search.data.build import build_items
 from visual_search.serving.app import Settings
-from visual_search.serving.engine import ImageQuery
-from visual_search.serving.imaging import decode_image
-from visual_search.serving.load import load_engine
-from visual_search.serving.process import ROOT, serve_process
+from visual_search.serving.engine import ImageQuery, SearchEngine
+from visual_search.serving.http.imaging import decode_image
 from visual_search.serving.source import Served, choose
 from visual_search.utils.runtime import keep_freed_memory
 
@@ -91,11 +90,13 @@ async def load(base: str, images: list[bytes], requests: int, concurrency: int, 
 def in_process(served: Served, images: list[bytes], requests: int, batches: list[int], k: int) -> list[dict]:
     """The server's work without HTTP: decode, preprocess, embed and search `requests` images, `batch` at a
     time for each of `batches`, with the served engine loaded in this process."""
-    engine = load_engine(served)
+    engine = SearchEngine.load(served)
     queue = cycle(images)
 
     def search(count: int) -> None:
-        pixels = [engine.preprocess(decode_image(next(queue), Settings.max_pixels)) for _ in range(count)]
+        pixels = [
+            engine.pipeline.preprocess(decode_image(next(queue), Settings.max_pixels)) for _ in range(count)
+        ]
         engine.search_images([ImageQuery(p, k) for p in pixels])
 
     results = []

@@ -1,4 +1,4 @@
-"""Shared fixtures: offline environment, tiny generated datasets, catalogue CSVs."""
+"""Shared fixtures: offline environment, tiny generated datasets, composed configs, a Milvus server."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from omegaconf import DictConfig
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,6 +45,16 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(f"the Milvus standalone server did not start: {e}")
     yield f"http://127.0.0.1:{server.listen_port}"
     server.stop()
+
+
+def tiny_config(log_dir: Path, *overrides: str, config: str = "evaluate") -> DictConfig:
+    """The composed config an entry script would run with (`debug=tiny`, outputs under `log_dir`, no
+    logger), for building a Pipeline in-process."""
+    from visual_search.utils.cli import check_config
+
+    os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+    base = ["debug=tiny", f"paths.log_dir={log_dir}", "logger=none", "approach=tiny"]
+    return check_config(config, [*base, *overrides])
 
 
 def run_script(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -7,6 +7,7 @@ from the seed protocol when neither is given.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -54,6 +55,12 @@ def _read_sources(path: str | Path | Mapping[str, str]) -> pd.DataFrame:
         frames = [read_csv(Path(p).expanduser()).assign(split=name) for name, p in path.items()]
         return pd.concat(frames, ignore_index=True)
     return read_csv(Path(path).expanduser())
+
+
+def csv_folder(path: str | Path | Mapping[str, str]) -> Path:
+    """The folder of the catalogue's CSV (the common folder of several): where its images lie."""
+    sources = path.values() if isinstance(path, Mapping) else [path]
+    return Path(os.path.commonpath([str(Path(p).expanduser().resolve().parent) for p in sources]))
 
 
 def clean_rows(frame: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
@@ -105,4 +112,6 @@ def load_catalog(
     else:
         splits = seed_protocol(labels, split)
     report.log(name)
-    return ItemTable(name=name, items=items, splits=splits, label_field=label, report=report)
+    return ItemTable(
+        name=name, items=items, splits=splits, label_field=label, report=report, root=csv_folder(path)
+    )

@@ -6,6 +6,7 @@ lists them in the batch's `skipped`, and whoever iterates reports them (see `Ski
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -13,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from visual_search.data.images import ImageLoadError, load_rgb
+from visual_search.data.images import ImageLoadError, cut, load_rgb
 from visual_search.data.items import ItemTable
 from visual_search.data.transforms import Transform
 
@@ -21,13 +22,24 @@ Batch = dict[str, Any]
 
 
 class ItemImages(Dataset):
-    """Images of one split: (image tensor or None, row position, label, title, skip reason)."""
+    """Images of one split: (image tensor or None, row position, label, title, skip reason).
 
-    def __init__(self, frame: pd.DataFrame, transform: Transform) -> None:
+    With `boxes` (one `(x0, y0, x1, y1)` per row, or None for the whole image) each image is cut to its
+    box first, padded to a square when `square`."""
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        transform: Transform,
+        boxes: Sequence[tuple[int, int, int, int] | None] | None = None,
+        square: bool = False,
+    ) -> None:
         self.paths = frame["image"].tolist()
         self.labels = frame["label"].tolist()
         self.titles = frame["title"].fillna("").astype(str).tolist()
         self.transform = transform
+        self.boxes = list(boxes) if boxes is not None else [None] * len(self.paths)
+        self.square = square
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -35,9 +47,11 @@ class ItemImages(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = {"index": index, "label": self.labels[index], "title": self.titles[index], "skipped": None}
         try:
-            return {**sample, "image": self.transform(load_rgb(self.paths[index]))}
+            image = load_rgb(self.paths[index])
         except ImageLoadError as e:
             return {**sample, "image": None, "skipped": str(e)}
+        box = self.boxes[index]
+        return {**sample, "image": self.transform(image if box is None else cut(image, box, self.square))}
 
 
 def collate_skipping(samples: list[dict[str, Any]]) -> Batch:

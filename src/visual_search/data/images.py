@@ -1,4 +1,5 @@
-"""Safe image decoding: every mode Pillow reads becomes RGB, and failures carry a one-line reason."""
+"""Safe image decoding (every mode Pillow reads becomes RGB; failures carry a one-line reason) and cutting
+regions out of images."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,27 @@ def load_rgb(path: str | Path) -> Image.Image:
         raise ImageLoadError(f"{path}: too many pixels ({e})") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageLoadError(f"{path}: cannot decode ({e})") from e
+
+
+def pad_to_square(image: Image.Image) -> Image.Image:
+    """`image` centred on a square canvas of its longer side, filled with the median colour of its border,
+    so that an encoder's centre crop keeps all of a tall or wide object."""
+    width, height = image.size
+    if width == height:
+        return image
+    pixels = np.asarray(image.convert("RGB"))
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    fill = tuple(int(v) for v in np.median(border, axis=0))
+    side = max(width, height)
+    canvas = Image.new("RGB", (side, side), fill)
+    canvas.paste(image.convert("RGB"), ((side - width) // 2, (side - height) // 2))
+    return canvas
+
+
+def cut(image: Image.Image, box: tuple[int, int, int, int], square: bool = False) -> Image.Image:
+    """The pixels of `box` (x0, y0, x1, y1), padded to a square when `square`."""
+    region = image.crop(box)
+    return pad_to_square(region) if square else region
 
 
 class SkippedImages:

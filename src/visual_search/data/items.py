@@ -6,6 +6,7 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,13 +51,15 @@ class LoadReport:
 
 @dataclass(frozen=True)
 class ItemTable:
-    """Items (indexed by item_id) with their splits and the label space shared by all splits."""
+    """Items (indexed by item_id) with their splits and the label space shared by all splits; `root` is
+    the folder the dataset was read from (its images, and scenes where it has them)."""
 
     name: str
     items: pd.DataFrame
     splits: dict[str, pd.Index]
     label_field: str
     report: LoadReport = field(default_factory=LoadReport)
+    root: Path | None = None
 
     def __post_init__(self) -> None:
         missing = [c for c in ITEM_COLUMNS if c not in self.items.columns]
@@ -72,6 +75,13 @@ class ItemTable:
     def classes(self) -> list[str]:
         """Sorted label values over all items: the class index of a label is its position here."""
         return sorted(self.items[self.label_field].astype(str).unique())
+
+    @cached_property
+    def category_names(self) -> dict[str, str]:
+        """The display name of each label value: the most common `category` of its items."""
+        labels = self.items[self.label_field].astype(str)
+        names = self.items["category"].astype(str).groupby(labels).agg(lambda v: v.mode().iloc[0])
+        return names.to_dict()
 
     def split(self, name: str) -> pd.DataFrame:
         """The items of one split, with an integer `label` column."""

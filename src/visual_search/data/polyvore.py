@@ -106,4 +106,6 @@ def load_polyvore(
     else:
         splits = seed_protocol(labels, split)
     report.log(name)
-    return ItemTable(name=name, items=items, splits=splits, label_field=label, report=report)
+    return ItemTable(
+        name=name, items=items, splits=splits, label_field=label, report=report, root=root.resolve()
+    )

@@ -1,7 +1,9 @@
-"""Image transforms built from an encoder's `Preprocess` (eval) plus training augmentation."""
+"""How images are prepared for an encoder (`Preprocess`), the evaluation transform built from it, and
+training augmentation."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -9,9 +11,34 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2 as T
 
-from visual_search.encoders.base import Preprocess
-
 Transform = Callable[..., torch.Tensor]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INTERPOLATIONS = ("bilinear", "bicubic")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How images must be prepared for an encoder (every encoder carries one)."""
+
+    input_size: int = 224  # centre-crop side fed to the network
+    resize_size: int = 256  # shorter side is resized to this before the crop
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bilinear"  # "bilinear" | "bicubic"
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation={self.interpolation!r}: expected one of {INTERPOLATIONS}")
+        if not 0 < self.input_size <= self.resize_size:
+            raise ValueError(f"need 0 < input_size ({self.input_size}) <= resize_size ({self.resize_size})")
+
+    def with_input_size(self, input_size: int | None) -> Preprocess:
+        """A copy cropping `input_size` pixels, keeping the resize/crop ratio (None: unchanged)."""
+        if input_size is None:
+            return self
+        resize_size = round(input_size * self.resize_size / self.input_size)
+        return dataclasses.replace(self, input_size=input_size, resize_size=resize_size)
 
 
 @dataclass(frozen=True)

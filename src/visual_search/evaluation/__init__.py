@@ -1,1 +1,2 @@
-"""Evaluation: retrieval metrics, baselines and the evaluate entry point."""
+"""Evaluating a Pipeline: quality and speed measures, and what a run leaves behind (metrics, per-query
+table, image grid, W&B run, leaderboard row)."""

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from visual_search.evaluation.embed import Embedded
+from visual_search.embed.embedder import Embedded
 from visual_search.evaluation.grid import retrieval_grid
-from visual_search.index.milvus import SearchResult
+from visual_search.index.search import SearchResult
 
 # (metric key pattern, explanation) in the order the summary prints them; {k} is the cut-off.
 EXPLAINED = (

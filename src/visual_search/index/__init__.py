@@ -1,1 +1,1 @@
-"""Vector index: dimensionality reduction and Milvus collections."""
+"""Vector index: Milvus collections (connection, schema and naming, resumable sync, search)."""

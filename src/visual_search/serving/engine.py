@@ -1,25 +1,24 @@
-"""The model behind the server: embeds query images in batches (or text) and searches the gallery's
-Milvus collection, optionally within a given or predicted category (see load.py for how it is built)."""
+"""The model behind the server: the served run's Pipeline, searching with query images in batches (or
+with text), optionally within a given or predicted category, and the gallery it shows."""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
-from PIL import Image
 from torch import Tensor
 
 from visual_search.data.images import ImageLoadError, load_rgb
-from visual_search.data.transforms import eval_transform
-from visual_search.encoders.base import Encoder
-from visual_search.evaluation import filters
-from visual_search.index.milvus import MilvusIndex
-from visual_search.serving.errors import Unprocessable
+from visual_search.pipeline import Pipeline
+from visual_search.reduce.reduction import Identity
 from visual_search.serving.gallery import Gallery
-from visual_search.serving.regions import QueryCropper
+from visual_search.serving.http.errors import Unprocessable
+from visual_search.serving.source import Served
 
 log = logging.getLogger(__name__)
 
@@ -52,61 +51,70 @@ def scores(distances: np.ndarray, metric: str) -> np.ndarray:
     return 1.0 - distances / 2.0 if metric == "L2" else distances
 
 
-@dataclass(frozen=True)
-class CategoryClassifier:
-    """Predicts a query's category (one of `labels`): the fine-tuned encoder's category head (`head`), or
-    the nearest reference, one per label: text prompts of the category names (`zero_shot`) or the label
-    centroids of the indexed vectors (`centroid`, in index space)."""
-
-    method: str
-    encoder: Encoder
-    labels: list[str]
-    references: np.ndarray | None = None
-
-    def predict(self, embeddings: np.ndarray, index: MilvusIndex) -> list[str]:
-        if self.method == "head":
-            positions = filters.head(self.encoder, self.labels, embeddings)
-        else:
-            queries = embeddings if self.method == "zero_shot" else index.transform(embeddings)
-            positions = filters.nearest_centroid(self.references, np.arange(len(self.labels)), queries)
-        return [self.labels[i] for i in positions]
+def open_collection(pipeline: Pipeline, collection: str | None) -> None:
+    """Serve the run's `collection` as it is; index the gallery (embedded, with progress bars; an
+    identical collection is reused) when it is gone or its reduction must be fitted again."""
+    if collection and pipeline.attach(collection):
+        return
+    if collection and isinstance(pipeline.reduction, Identity):
+        log.warning(
+            "Milvus collection %s not found in %s: indexing the gallery again", collection, pipeline.index.uri
+        )
+    pipeline.index_gallery()
 
 
 class SearchEngine:
     """Embeds query images (in batches) or text and searches the gallery; all model work runs on the
     caller's thread, which the server keeps to one (the micro-batcher's model thread)."""
 
-    def __init__(
-        self,
-        encoder: Encoder,
-        index: MilvusIndex,
-        gallery: Gallery,
-        classifier: CategoryClassifier,
-        cropper: QueryCropper,
-        info: dict[str, object],
-    ) -> None:
-        self.encoder, self.index, self.gallery = encoder, index, gallery
-        self.classifier, self.cropper, self.info = classifier, cropper, info
-        self.transform = eval_transform(encoder.preprocess)
+    def __init__(self, pipeline: Pipeline, gallery: Gallery, info: dict[str, object]) -> None:
+        self.pipeline, self.gallery, self.info = pipeline, gallery, info
+
+    @classmethod
+    def load(cls, served: Served, images_root: str | None = None) -> SearchEngine:
+        """The served run's pipeline, with its collection open, checked once (see `self_check`)."""
+        cfg = served.cfg
+        pl.seed_everything(cfg.seed, verbose=False)  # random-init encoders come out as evaluate.py made them
+        pipeline = Pipeline.from_config(cfg)
+        open_collection(pipeline, served.collection)
+        log.info("serving Milvus collection %s (%s)", pipeline.index.collection, pipeline.describe())
+        items, indexed = pipeline.items, pipeline.indexed
+        root = Path(images_root).expanduser().resolve() if images_root else items.root
+        gallery = Gallery(items.items, indexed.item_ids, indexed.labels, items.category_names, root)
+        info = {
+            "approach": pipeline.approach,
+            "source": served.source,
+            "dataset": items.name,
+            "encoder": type(pipeline.encoder).__name__,
+            "embed_dim": pipeline.encoder.embed_dim,
+            "index": pipeline.describe(),
+            "collection": pipeline.index.collection,
+            "classifier": pipeline.classifier.method,
+            "detector": pipeline.cropper.name,
+        }
+        engine = cls(pipeline, gallery, info)
+        engine.self_check()
+        return engine
 
     @property
     def has_text_tower(self) -> bool:
-        return self.encoder.has_text_tower
+        return self.pipeline.encoder.has_text_tower
 
-    def preprocess(self, image: Image.Image) -> Tensor:
-        """The encoder's input for an RGB image (resize, centre crop, normalise)."""
-        return self.transform(image)
+    @property
+    def detector(self) -> str | None:
+        """The served run's detector; None without one."""
+        return self.pipeline.cropper.name
 
     @torch.inference_mode()
     def search_images(self, queries: list[ImageQuery]) -> list[Hits]:
         """One encoder forward and one index search for a batch of queries."""
         start = time.perf_counter()
-        embeddings = self.encoder(torch.stack([q.pixels for q in queries])).float().numpy()
+        embeddings = self.pipeline.encode(torch.stack([q.pixels for q in queries]))
         embedded = time.perf_counter()
         categories = [q.category for q in queries]
         asked = [i for i, q in enumerate(queries) if q.predict_category]
         if asked:
-            for i, label in zip(asked, self.classifier.predict(embeddings[asked], self.index), strict=True):
+            for i, label in zip(asked, self.pipeline.predict_categories(embeddings[asked]), strict=True):
                 categories[i] = label
         found = self._search(embeddings, max(q.k for q in queries), categories)
         searched = time.perf_counter()
@@ -115,7 +123,6 @@ class SearchEngine:
             for q, category, (rows, dists, sims) in zip(queries, categories, found, strict=True)
         ]
 
-    @torch.inference_mode()
     def search_text(self, text: str, k: int, category: str | None) -> Hits:
         """Search the gallery with a text query (encoders with a text tower only)."""
         if not self.has_text_tower:
@@ -123,7 +130,7 @@ class SearchEngine:
                 f"this model ({self.info['approach']}) has no text tower: text search needs CLIP"
             )
         start = time.perf_counter()
-        embedding = self.encoder.encode_text([text]).float().numpy()
+        embedding = self.pipeline.encode_text([text])
         embedded = time.perf_counter()
         ((rows, distances, sims),) = self._search(embedding, k, [category])
         return Hits(rows, distances, sims, category, embedded - start, time.perf_counter() - embedded)
@@ -131,24 +138,25 @@ class SearchEngine:
     def _search(
         self, embeddings: np.ndarray, k: int, categories: list[str | None]
     ) -> list[tuple[list[int], list[float], list[float]]]:
-        result = self.index.search(embeddings, k, categories)
-        similarity = scores(result.distances, self.index.metric)
+        result = self.pipeline.search(embeddings, k, categories)
+        similarity = scores(result.distances, self.pipeline.index.metric)
         found = result.rows >= 0
         return [
             (rows[ok].tolist(), dists[ok].tolist(), sims[ok].tolist())
             for rows, dists, sims, ok in zip(result.rows, result.distances, similarity, found, strict=True)
         ]
 
-    def self_check(self, crop_gallery: bool) -> None:
+    def self_check(self) -> None:
         """Search with the first indexed item once, as requests would (with a predicted category too),
         so a classifier that cannot work fails at start-up; warn when the encoder does not reproduce its
-        indexed vector (the image cropped by the detector when `crop_gallery`, as the run indexed it): a
-        different model than the one the collection was built with."""
+        indexed vector (the image cropped as the run cropped its gallery): a different model than the
+        one the collection was built with."""
         try:
             image = load_rgb(self.gallery.items.loc[self.gallery.row_ids[0], "image"])
         except ImageLoadError:
             return
-        pixels = self.preprocess(self.cropper(image).image if crop_gallery else image)
+        cropper = self.pipeline.cropper
+        pixels, _ = self.pipeline.prepare(image, detect=cropper.detects and cropper.settings.gallery)
         hits, _ = self.search_images(
             [ImageQuery(pixels, k=1), ImageQuery(pixels, k=1, predict_category=True)]
         )
@@ -159,4 +167,4 @@ class SearchEngine:
             )  # fmt: skip
 
     def close(self) -> None:
-        self.index.close()
+        self.pipeline.close()

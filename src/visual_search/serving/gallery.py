@@ -4,7 +4,6 @@ files (looked up by id, never by a path from the request, and only inside the da
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -12,10 +11,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
-from hydra.utils import instantiate
-from omegaconf import DictConfig
 
-from visual_search.serving.errors import NotFound, Unprocessable
+from visual_search.serving.http.errors import NotFound, Unprocessable
 
 log = logging.getLogger(__name__)
 
@@ -29,42 +26,30 @@ class Category:
     count: int  # gallery items
 
 
-def image_root(dataset: DictConfig, override: str | None = None) -> Path:
-    """The folder every served item image must lie in: `override` when given, else the dataset's root
-    folder (Polyvore layout, synthetic data) or the folder of its catalogue CSV (the common folder of
-    several)."""
-    if override:
-        return Path(override).expanduser().resolve()
-    if "path" in dataset:
-        sources = dataset.path.values() if isinstance(dataset.path, Mapping) else [dataset.path]
-        folders = [str(Path(p).expanduser().resolve().parent) for p in sources]
-        return Path(os.path.commonpath(folders))
-    root = instantiate(dataset.root) if isinstance(dataset.root, DictConfig) else dataset.root
-    return Path(root).expanduser().resolve()
-
-
 class Gallery:
     """Gallery items by index row, categories, and image files.
 
     `items`: the dataset's item table (indexed by item_id); `row_ids[r]`: the item_id of index row r;
-    `labels[r]`: its label value (the filter field); `root`: the only folder images are served from."""
+    `labels[r]`: its label value (the filter field); `names`: label value -> category name; `root`: the
+    only folder images are served from."""
 
-    def __init__(self, items: pd.DataFrame, row_ids: list[str], labels: list[str], root: Path) -> None:
+    def __init__(
+        self,
+        items: pd.DataFrame,
+        row_ids: list[str],
+        labels: list[str],
+        names: Mapping[str, str],
+        root: Path,
+    ) -> None:
         self.items = items.set_axis(items.index.astype(str))
         unknown = [item_id for item_id in row_ids if item_id not in self.items.index]
         if unknown:
             raise ValueError(f"{len(unknown)} indexed items are not in the dataset (e.g. {unknown[:3]})")
         self.row_ids, self.labels, self.root = row_ids, labels, root
-        names = (
-            pd.DataFrame(
-                {"label": labels, "name": self.items.loc[row_ids, "category"].astype(str).to_numpy()}
-            )
-            .groupby("label")["name"]
-            .agg(lambda values: values.mode().iloc[0])
-        )
         counts = Counter(labels)
         self.categories = sorted(
-            (Category(label, names[label], counts[label]) for label in counts), key=lambda c: (c.name, c.id)
+            (Category(label, names.get(label, label), counts[label]) for label in counts),
+            key=lambda c: (c.name, c.id),
         )
         self._ids = {c.id for c in self.categories}
         self._by_name = {c.name.casefold(): c.id for c in self.categories}

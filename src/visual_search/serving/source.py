@@ -41,6 +41,11 @@ def run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
+def leaderboard_path(cfg: DictConfig) -> Path:
+    """The leaderboard a config writes to (`paths.leaderboard`; a root `leaderboard` in older runs)."""
+    return Path(OmegaConf.select(cfg, "paths.leaderboard", default=None) or cfg.leaderboard)
+
+
 def _recorded(row: dict, column: str) -> str | None:
     value = row.get(column)
     return value if isinstance(value, str) and value else None  # an empty CSV cell reads as NaN
@@ -73,7 +78,7 @@ def best_run(leaderboard: Path) -> Served:
 def chosen_run(run_dir: Path) -> Served:
     """An explicit run folder, with its row from the leaderboard that run wrote to."""
     cfg = run_config(run_dir)
-    leaderboard = Path(cfg.leaderboard)
+    leaderboard = leaderboard_path(cfg)
     rows = Leaderboard(leaderboard).read()
     if "run_dir" in rows:
         for row in rows.to_dict("records"):
@@ -95,4 +100,4 @@ def choose(cfg: DictConfig) -> Served:
         return Served(cfg, str(checkpoint))
     if cfg.run:
         return chosen_run(Path(cfg.run).expanduser().resolve())
-    return best_run(Path(cfg.leaderboard))
+    return best_run(leaderboard_path(cfg))

@@ -1,7 +1,8 @@
 """The LightningModule that fine-tunes an encoder for retrieval.
 
 It is built from plain configs (the encoder's and the loss's), which the checkpoint keeps as
-hyperparameters, so `load_finetuned(path)` rebuilds the exact model from the checkpoint alone.
+hyperparameters beside the objective's class centres, so `encode.checkpoint.load_finetuned` rebuilds the
+inference model from the checkpoint alone.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,14 +18,13 @@ import torch
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
-from visual_search.encoders import freeze
+from visual_search.encode import freeze
+from visual_search.encode.checkpoint import CENTRES
+from visual_search.encode.finetuned import FineTunedEncoder
 from visual_search.errors import UserError
-from visual_search.evaluation.metrics import leave_one_out_map
-from visual_search.training.finetuned import FineTunedEncoder
+from visual_search.metrics.retrieval import leave_one_out_map
 
 log = logging.getLogger(__name__)
-
-WEIGHT_KEYS = ("weights", "pretrained", "image_weights")  # encoder arguments naming initial weights
 
 
 class RetrievalModule(pl.LightningModule):
@@ -65,7 +64,8 @@ class RetrievalModule(pl.LightningModule):
             raise UserError(f"loss {type(loss).__name__} needs an encoder with a text tower (a CLIP encoder)")
         if loss.uses_text and projection_dim:
             raise UserError("model.projection_dim projects images only: CLIP losses need it null")
-        self.model = FineTunedEncoder(base, loss, class_names, projection_dim)
+        self.model = FineTunedEncoder(base, class_names, projection_dim)
+        self.objective = loss
         self._frozen = freeze.unfreeze_last(self.model.backbone(), 0 if lock_image else unfreeze_last)
         if lock_image and base.has_text_tower:  # the tower's projection too
             self._frozen.append(base.model.visual.requires_grad_(False))
@@ -84,7 +84,7 @@ class RetrievalModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         embeddings = self.model(batch["image"])
-        loss = self.model.objective(embeddings, batch, self.model)
+        loss = self.objective(embeddings, batch, self.model)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(embeddings))
         return loss
 
@@ -135,21 +135,11 @@ class RetrievalModule(pl.LightningModule):
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
-
-def load_finetuned(path: str | Path) -> FineTunedEncoder:
-    """The fine-tuned encoder of a training checkpoint (eval mode), rebuilt from the checkpoint alone:
-    the base encoder is created without its initial weights, then every weight comes from the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint={path}: no such file (train.py writes them under outputs/train/)")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    hparams = dict(checkpoint.get("hyper_parameters", {}))
-    if "encoder" not in hparams or "state_dict" not in checkpoint:
-        raise UserError(f"checkpoint={path} is not a visual-search training checkpoint")
-    hparams["encoder"] = {**hparams["encoder"], **{k: None for k in WEIGHT_KEYS if k in hparams["encoder"]}}
-    module = RetrievalModule(**hparams)
-    module.load_state_dict(checkpoint["state_dict"])
-    return module.model.eval()
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the objective's class centres beside the weights: the inference model's category head."""
+        centres = self.objective.class_centres()
+        if centres is not None:
+            checkpoint[CENTRES] = centres.detach().cpu().clone()
 
 
 def trainable_summary(module: nn.Module) -> str:

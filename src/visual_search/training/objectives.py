@@ -1,8 +1,9 @@
 """Training objectives: what a batch's embeddings are optimised for (the `loss` config group).
 
-Each objective is built with the embedding size and the number of categories, may own trainable
-parameters (a category head, ArcFace's class centres), and can say which category an embedding belongs to
-when it has a head (`logits`): that head powers `filter=predicted` after fine-tuning.
+Each objective is built with the embedding size and the number of categories and may own trainable
+parameters (a category head, ArcFace's class centres). Objectives with class centres hand them over
+(`class_centres`): the checkpoint keeps them as the fine-tuned encoder's category head, which powers
+`filter=predicted` after fine-tuning.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ class Objective(nn.Module):
 
     uses_text = False  # True when the loss needs the items' titles and the model's text tower
 
-    def logits(self, embeddings: Tensor) -> Tensor | None:
-        """Category scores (B, num_classes) when the objective has a category head, else None."""
+    def class_centres(self) -> Tensor | None:
+        """The (num_classes, embed_dim) class centres of the objective's category head, else None."""
         return None
 
 
@@ -44,6 +45,9 @@ class CategoryCrossEntropy(Objective):
     def logits(self, embeddings: Tensor) -> Tensor:
         return F.normalize(embeddings, dim=-1) @ F.normalize(self.weight, dim=-1).T / self.temperature
 
+    def class_centres(self) -> Tensor:
+        return self.weight
+
     def forward(self, embeddings: Tensor, batch: Batch, model: nn.Module) -> Tensor:
         return F.cross_entropy(self.logits(embeddings), batch["label"], label_smoothing=self.label_smoothing)
 
@@ -51,7 +55,7 @@ class CategoryCrossEntropy(Objective):
 class MetricLoss(Objective):
     """A pytorch-metric-learning loss on the embeddings and category labels, with an optional miner.
     A `criterion` given as a partial (ArcFace, CosFace, ...) is completed with `num_classes` and
-    `embedding_size`; such a loss's `get_logits` is its category head."""
+    `embedding_size`; such a loss's class weights `W` (embedding_size, num_classes) are its class centres."""
 
     def __init__(
         self,
@@ -66,9 +70,9 @@ class MetricLoss(Objective):
         self.criterion = criterion
         self.miner = miner
 
-    def logits(self, embeddings: Tensor) -> Tensor | None:
-        get_logits = getattr(self.criterion, "get_logits", None)
-        return get_logits(embeddings) if get_logits is not None else None
+    def class_centres(self) -> Tensor | None:
+        weights = getattr(self.criterion, "W", None)
+        return weights.T if weights is not None and hasattr(self.criterion, "get_logits") else None
 
     def forward(self, embeddings: Tensor, batch: Batch, model: nn.Module) -> Tensor:
         labels = batch["label"]
@@ -90,4 +94,5 @@ class ImageTextContrastive(Objective):
         dist = torch.distributed
         rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
         loss = ClipLoss(gather_with_grad=True, rank=rank, world_size=world)
-        return loss(F.normalize(embeddings, dim=-1), text, model.logit_scale.exp().clamp(max=100))
+        scale = model.encoder.model.logit_scale.exp().clamp(max=100)  # the CLIP base encoder's temperature
+        return loss(F.normalize(embeddings, dim=-1), text, scale)

@@ -1,0 +1,1 @@
+"""Embedding: the one `Embedder` (frames of items in, embeddings out; cropping, cache, N processes)."""

@@ -1,0 +1,22 @@
+"""The one encoder factory: the configured encoder, or the fine-tuned one of a training checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from visual_search.encode.base import Encoder
+from visual_search.encode.checkpoint import load_finetuned
+
+
+def build_encoder(
+    encoder: DictConfig | Mapping, checkpoint: str | None = None, inference: Mapping | None = None
+) -> Encoder:
+    """The fine-tuned encoder of `checkpoint` when given (its own encoder config comes with it), else the
+    `encoder` config's; in eval mode, computing as `inference` says (precision, memory format).
+    Evaluation, training's final evaluation, serving and the benchmarks all build their encoder here."""
+    model = load_finetuned(checkpoint) if checkpoint else instantiate(encoder)
+    runtime = inference or {}
+    return model.set_runtime(runtime.get("precision", "fp32"), runtime.get("channels_last", False)).eval()

@@ -1,0 +1,1 @@
+"""The API's routers: search (image, text), and browsing (items, categories, health, metrics, the page)."""

@@ -1,0 +1,48 @@
+"""Everything but search: item images, the categories, health, Prometheus metrics and the web page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from visual_search.serving.state import Context
+
+router = APIRouter()
+PAGE = Path(__file__).parents[1] / "static" / "index.html"
+
+
+@router.get("/items/{item_id:path}/image", summary="An item's image", response_class=FileResponse)
+async def item_image(item_id: str, ctx: Context) -> FileResponse:
+    path = ctx.engine.gallery.image_path(item_id)
+    return FileResponse(path, headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/categories", summary="The categories a search can be restricted to")
+async def categories(ctx: Context) -> dict[str, list[dict[str, object]]]:
+    return {"categories": ctx.engine.gallery.category_dicts()}
+
+
+@router.get("/health", summary="Model, index and item count")
+async def health(ctx: Context) -> dict[str, object]:
+    settings = ctx.settings
+    return {
+        "status": "ok",
+        **ctx.engine.info,
+        "items": len(ctx.engine.gallery),
+        "text_search": ctx.engine.has_text_tower,
+        "batching": {"max_batch": settings.max_batch, "window_ms": settings.window_ms},
+        "limits": {"max_k": settings.max_k, "default_k": settings.default_k},
+    }
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def prometheus(ctx: Context) -> Response:
+    return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    return FileResponse(PAGE)

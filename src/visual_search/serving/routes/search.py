@@ -1,0 +1,172 @@
+"""`POST /search` (an image, optionally a box, a category or the predicted one) and `POST /search/text`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from visual_search.serving.engine import Hits, ImageQuery
+from visual_search.serving.http.errors import BadInput, Unprocessable, UnsupportedMediaType
+from visual_search.serving.http.imaging import decode_image, resolve_box
+from visual_search.serving.http.schemas import (
+    MULTIPART_SCHEMA,
+    Item,
+    SearchJSON,
+    SearchParams,
+    SearchResponse,
+    TextQuery,
+    Timings,
+    validated,
+)
+from visual_search.serving.state import Context, Served
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decoded query image, cropped and preprocessed, with the time each step took."""
+
+    query: ImageQuery
+    box: list[float] | None  # the region embedded (None: the whole image)
+    source: str  # user | detected | whole
+    image_size: list[int]
+    seconds: dict[str, float]
+
+
+def check_k(ctx: Served, k: int | None) -> int:
+    k = ctx.settings.default_k if k is None else k
+    if not 1 <= k <= ctx.settings.max_k:
+        raise Unprocessable(f"k={k}: must be between 1 and {ctx.settings.max_k}")
+    return k
+
+
+def category_of(ctx: Served, value: str | None) -> str | None:
+    return ctx.engine.gallery.category_id(value) if value else None
+
+
+def items_of(ctx: Served, hits: Hits) -> list[Item]:
+    rows = zip(hits.rows, hits.distances, hits.scores, strict=True)
+    return [Item(**ctx.engine.gallery.hit(row, rank, d, s)) for rank, (row, d, s) in enumerate(rows, 1)]
+
+
+def prepare(ctx: Served, data: bytes, params: SearchParams, k: int, detect: bool) -> Prepared:
+    """Decode, crop (the user's box, or the detected object) and preprocess one query image."""
+    start = time.perf_counter()
+    image = decode_image(data, ctx.settings.max_pixels)
+    decoded = time.perf_counter()
+    user_box = resolve_box(params.box, *image.size).as_list() if params.box is not None else None
+    region = ctx.engine.pipeline.crop(image, user_box, detect)
+    cropped = time.perf_counter()
+    pixels = ctx.engine.pipeline.preprocess(region.image)
+    seconds = {
+        "decode": decoded - start,
+        "detect": cropped - decoded,
+        "preprocess": time.perf_counter() - cropped,
+    }
+    query = ImageQuery(pixels, k, category_of(ctx, params.category), params.filter == "predicted")
+    box = None if region.source == "whole" else [float(v) for v in region.box]
+    return Prepared(query, box, region.source, list(image.size), seconds)
+
+
+async def read_search(request: Request) -> tuple[bytes, SearchParams]:
+    """The image bytes and search parameters of a multipart upload or a JSON body."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=len(SearchParams.model_fields))
+        upload = form.get("image")
+        if not isinstance(upload, UploadFile):
+            raise Unprocessable("multipart field 'image' (a file) is missing")
+        fields = {key: value for key, value in form.items() if key != "image" and value != ""}
+        return await upload.read(), validated(SearchParams, fields)
+    if kind == "application/json":
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise BadInput(f"the body is not valid JSON ({e})") from e
+        params = validated(SearchJSON, body)
+        encoded = params.image.split(",", 1)[1] if params.image.startswith("data:") else params.image
+        try:
+            return base64.b64decode(encoded, validate=True), params
+        except (binascii.Error, ValueError) as e:
+            raise BadInput(f"'image' is not valid base64 ({e})") from e
+    raise UnsupportedMediaType("send multipart/form-data with an 'image' file, or JSON with a base64 'image'")
+
+
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    summary="Search with an image (multipart upload or base64 JSON)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": MULTIPART_SCHEMA},
+                "application/json": {"schema": SearchJSON.model_json_schema()},
+            },
+        }
+    },
+)
+async def search(request: Request, ctx: Context) -> SearchResponse:
+    start = time.perf_counter()
+    data, params = await read_search(request)
+    k = check_k(ctx, params.k)
+    if params.category and params.filter == "predicted":
+        raise Unprocessable("give category=... or filter=predicted, not both")
+    has_detector = ctx.engine.detector is not None
+    detect = has_detector if params.detector is None else params.detector
+    if detect and not has_detector:
+        raise Unprocessable("no detector configured: serve a run evaluated with one (detector=...)")
+    prepared = await run_in_threadpool(prepare, ctx, data, params, k, detect)
+    batched = await ctx.batcher.submit(prepared.query)
+    hits = batched.value
+    seconds = prepared.seconds | {"embed": hits.embed_s, "search": hits.search_s, "queue": batched.queue_s}
+    ctx.metrics.observe_stages(seconds)
+    timings = Timings(
+        decode_ms=1000 * seconds["decode"],
+        detect_ms=1000 * seconds["detect"],
+        embed_ms=1000 * (seconds["preprocess"] + seconds["embed"]),
+        search_ms=1000 * seconds["search"],
+        queue_ms=1000 * seconds["queue"],
+        total_ms=1000 * (time.perf_counter() - start),
+    )
+    return SearchResponse(
+        items=items_of(ctx, hits),
+        k=k,
+        category=hits.category,
+        category_name=ctx.engine.gallery.category_name(hits.category) if hits.category else None,
+        predicted=prepared.query.predict_category,
+        box=prepared.box,
+        region=prepared.source,
+        image_size=prepared.image_size,
+        detector=ctx.engine.detector if detect and params.box is None else None,
+        batch_size=batched.batch_size,
+        timings=timings,
+    )
+
+
+@router.post("/search/text", response_model=SearchResponse, summary="Search with text (CLIP-like models)")
+async def search_text(query: TextQuery, ctx: Context) -> SearchResponse:
+    start = time.perf_counter()
+    k = check_k(ctx, query.k)
+    category = category_of(ctx, query.category)
+    hits = await ctx.batcher.run_on_model_thread(ctx.engine.search_text, query.text, k, category)
+    ctx.metrics.observe_stages({"embed": hits.embed_s, "search": hits.search_s})
+    return SearchResponse(
+        items=items_of(ctx, hits),
+        k=k,
+        category=hits.category,
+        category_name=ctx.engine.gallery.category_name(hits.category) if hits.category else None,
+        timings=Timings(
+            embed_ms=1000 * hits.embed_s,
+            search_ms=1000 * hits.search_s,
+            total_ms=1000 * (time.perf_counter() - start),
+        ),
+    )

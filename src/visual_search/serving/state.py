@@ -1,0 +1,43 @@
+"""What the app's routes serve with: the request limits and batching settings, the engine, the
+micro-batcher of image searches and the metrics (`app.state.served`, a FastAPI dependency)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from visual_search.serving.batching import MicroBatcher
+from visual_search.serving.engine import Hits, ImageQuery, SearchEngine
+from visual_search.serving.http.metrics import ServerMetrics
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Request limits and micro-batching (conf/serve.yaml: k, limits, batching)."""
+
+    default_k: int = 10
+    max_k: int = 100
+    max_upload_bytes: int = 10 << 20
+    max_pixels: int = 25_000_000
+    max_batch: int = 16
+    window_ms: float = 2.0
+
+
+@dataclass(frozen=True)
+class Served:
+    """The engine, the settings, the micro-batcher of image searches and the metrics of one app."""
+
+    engine: SearchEngine
+    settings: Settings
+    batcher: MicroBatcher[ImageQuery, Hits]
+    metrics: ServerMetrics
+
+
+def served(request: Request) -> Served:
+    """The app's `Served` (set by `create_app`)."""
+    return request.app.state.served
+
+
+Context = Annotated[Served, Depends(served)]

@@ -1,0 +1,245 @@
+"""The serving parts on their own: micro-batcher, bounded image decoding, crop boxes, the gallery's
+categories and image files, and how serve.py chooses what to serve."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+from PIL import Image
+
+from visual_search.errors import UserError
+from visual_search.serving.batching import MicroBatcher
+from visual_search.serving.engine import scores
+from visual_search.serving.gallery import Gallery
+from visual_search.serving.http.errors import BadInput, NotFound, TooLarge, Unprocessable
+from visual_search.serving.http.imaging import Box, decode_image, resolve_box
+from visual_search.serving.source import choose
+
+# ---- micro-batching ----------------------------------------------------------------------------------
+
+
+def run_batched(items: list[int], max_batch: int, window_s: float, fn=None) -> tuple[list, list[list[int]]]:
+    """Submit `items` concurrently; returns the results (or exceptions) and the batches `fn` saw."""
+    batches: list[list[int]] = []
+
+    def square(batch: list[int]) -> list[int]:
+        batches.append(batch)
+        return [x * x for x in batch]
+
+    async def main() -> list:
+        batcher = MicroBatcher(fn or square, max_batch=max_batch, window_s=window_s)
+        await batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.submit(x) for x in items), return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(main()), batches
+
+
+def test_concurrent_items_share_batches_and_keep_their_own_results():
+    results, batches = run_batched(list(range(10)), max_batch=4, window_s=0.05)
+    assert [r.value for r in results] == [x * x for x in range(10)]
+    assert max(len(b) for b in batches) == 4 and sorted(x for b in batches for x in b) == list(range(10))
+    assert all(r.batch_size == len(next(b for b in batches if i in b)) for i, r in enumerate(results))
+
+
+def test_max_batch_one_serves_one_at_a_time():
+    results, batches = run_batched(list(range(5)), max_batch=1, window_s=0.05)
+    assert [len(b) for b in batches] == [1] * 5 and [r.batch_size for r in results] == [1] * 5
+
+
+def test_a_failing_batch_fails_each_of_its_requests_and_the_batcher_goes_on():
+    calls = []
+
+    def flaky(batch: list[int]) -> list[int]:
+        calls.append(batch)
+        if len(calls) == 1:
+            raise ValueError("model exploded")
+        return batch
+
+    async def main() -> tuple[list, object]:
+        batcher = MicroBatcher(flaky, max_batch=8, window_s=0.05)
+        await batcher.start()
+        try:
+            first = await asyncio.gather(*(batcher.submit(x) for x in range(3)), return_exceptions=True)
+            return first, await batcher.submit(7)
+        finally:
+            await batcher.stop()
+
+    first, later = asyncio.run(main())
+    assert all(isinstance(r, ValueError) for r in first)
+    assert later.value == 7
+
+
+def test_batch_function_returning_the_wrong_count_is_an_error():
+    results, _ = run_batched([1, 2], max_batch=2, window_s=0.05, fn=lambda batch: batch[:1])
+    assert all(isinstance(r, RuntimeError) for r in results)
+
+
+@pytest.mark.parametrize("kwargs", [{"max_batch": 0}, {"window_s": -1}])
+def test_batcher_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        MicroBatcher(lambda batch: batch, **kwargs)
+
+
+# ---- decoding ----------------------------------------------------------------------------------------
+
+
+def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def test_decodes_every_mode_to_rgb():
+    for mode in ("RGB", "RGBA", "L", "P", "CMYK"):
+        fmt = "JPEG" if mode == "CMYK" else "PNG"
+        image = decode_image(encoded(Image.new(mode, (20, 10)), fmt), max_pixels=1000)
+        assert image.mode == "RGB" and image.size == (20, 10)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"just some text", "not an image"),
+        (encoded(Image.new("RGB", (64, 64), "red"), "JPEG")[:200], "cannot decode"),
+    ],
+)
+def test_unusable_bytes_are_bad_input(data, reason):
+    with pytest.raises(BadInput, match=reason):
+        decode_image(data, max_pixels=10_000)
+
+
+def test_pixel_limit_is_checked_before_decoding():
+    big = encoded(Image.new("L", (3000, 3000)))  # compresses to a few kB
+    assert len(big) < 50_000
+    with pytest.raises(TooLarge, match="9,000,000 pixels; the limit is 1,000,000"):
+        decode_image(big, max_pixels=1_000_000)
+
+
+def test_pillow_bomb_guard_stays_on(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(TooLarge, match="decompression-bomb guard"):
+        decode_image(encoded(Image.new("L", (100, 100))), max_pixels=10**9)
+
+
+# ---- boxes -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0.5,0,1,1", Box(100, 0, 200, 100)),  # fractions
+        ([0.25, 0.5, 0.75, 1.0], Box(50, 50, 150, 100)),
+        ("10, 20, 110, 90", Box(10, 20, 110, 90)),  # pixels
+        ("[0, 0, 200, 100]", Box(0, 0, 200, 100)),
+    ],
+)
+def test_box_in_fractions_or_pixels(value, expected):
+    assert resolve_box(value, 200, 100) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["1,2,3", "a,b,c,d", "10,10,5,50", "0,0,201,50", "-1,0,10,10", "nan,0,1,1", "[1,2", [0, 0, 0, 1]]
+)
+def test_invalid_boxes_are_unprocessable(value):
+    with pytest.raises(Unprocessable, match="box"):
+        resolve_box(value, 200, 100)
+
+
+# ---- gallery -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gallery(tmp_path: Path) -> Gallery:
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    outside = tmp_path / "secret.jpg"
+    Image.new("RGB", (4, 4)).save(outside)
+    for name in ("a", "b", "c"):
+        Image.new("RGB", (4, 4)).save(root / "images" / f"{name}.jpg")
+    (root / "images" / "link.jpg").symlink_to(outside)
+    items = pd.DataFrame(
+        {
+            "image": [str(root / "images" / f"{n}.jpg") for n in ("a", "b", "c", "link")] + [str(outside)],
+            "title": ["A", "B", "C", "L", "S"],
+            "category": ["hat", "hat", "shoe", "hat", "shoe"],
+        },
+        index=pd.Index(["a", "b", "c/1", "link", "secret"], name="item_id"),
+    )
+    labels = ["7", "7", "9", "7", "9"]
+    return Gallery(
+        items, ["a", "b", "c/1", "link", "secret"], labels, {"7": "hat", "9": "shoe"}, root.resolve()
+    )
+
+
+def test_categories_by_id_or_name(gallery):
+    assert [(c.id, c.name, c.count) for c in gallery.categories] == [("7", "hat", 3), ("9", "shoe", 2)]
+    assert gallery.category_id("9") == "9" and gallery.category_id("Hat") == "7"
+    with pytest.raises(Unprocessable, match="unknown category 'bag'"):
+        gallery.category_id("bag")
+
+
+def test_hits_link_to_quoted_image_urls(gallery):
+    hit = gallery.hit(2, rank=1, distance=0.5, score=0.75)
+    assert hit["id"] == "c/1" and hit["image_url"] == "/items/c%2F1/image" and hit["category"] == "shoe"
+
+
+def test_item_images_never_leave_the_root(gallery):
+    assert gallery.image_path("a").name == "a.jpg"
+    for item_id in ("secret", "link", "../secret", "nope"):
+        with pytest.raises(NotFound):
+            gallery.image_path(item_id)
+
+
+def test_unknown_indexed_items_are_refused(gallery):
+    with pytest.raises(ValueError, match="not in the dataset"):
+        Gallery(gallery.items, ["a", "zzz"], ["7", "7"], {"7": "hat"}, gallery.root)
+
+
+# ---- what to serve -----------------------------------------------------------------------------------
+
+
+def serve_cfg(tmp_path: Path, **values) -> object:
+    defaults = {"run": None, "checkpoint": None, "paths": {"leaderboard": str(tmp_path / "lb.csv")}}
+    return OmegaConf.create(defaults | values)
+
+
+def test_no_leaderboard_says_how_to_make_one(tmp_path):
+    with pytest.raises(UserError, match=r"no leaderboard at .*python evaluate.py"):
+        choose(serve_cfg(tmp_path))
+
+
+def test_leaderboard_rows_whose_run_is_gone_are_skipped(tmp_path):
+    pd.DataFrame({"approach": ["x"], "mAP": [0.5], "run_dir": [str(tmp_path / "gone")]}).to_csv(
+        tmp_path / "lb.csv", index=False
+    )
+    with pytest.raises(UserError, match="no run to serve on the leaderboard"):
+        choose(serve_cfg(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"run": "somewhere", "checkpoint": "x.ckpt"}, "not both"),
+        ({"run": "."}, "not an evaluate run folder"),
+        ({"checkpoint": "missing.ckpt"}, "file not found"),
+    ],
+)
+def test_bad_choices_are_one_line_errors(tmp_path, values, message):
+    with pytest.raises(UserError, match=message):
+        choose(serve_cfg(tmp_path, **values))
+
+
+def test_scores_are_cosine_for_unit_vectors_under_l2():
+    a, b = np.array([1.0, 0.0]), np.array([0.6, 0.8])
+    assert scores(np.array([np.sum((a - b) ** 2)]), "L2")[0] == pytest.approx(a @ b)
+    assert scores(np.array([0.3]), "IP")[0] == 0.3
