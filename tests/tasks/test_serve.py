@@ -77,11 +77,15 @@ def server(tiny_run, tmp_path_factory) -> Iterator[str]:
         yield base
 
 
-def gallery_of(run_dir: str) -> pd.DataFrame:
-    """The gallery items (item_id, image, title, category, label) of a run, from the data layer."""
+def split_of(run_dir: str | Path, split: str) -> pd.DataFrame:
+    """The items of a run's split (item_id, image, title, category, label), from the data layer."""
     cfg = OmegaConf.load(Path(run_dir) / ".hydra" / "config.yaml")
     cfg.paths.root_dir = str(ROOT)
-    return build_items(cfg).split("gallery").reset_index()
+    return build_items(cfg).split(split).reset_index()
+
+
+def gallery_of(run_dir: str) -> pd.DataFrame:
+    return split_of(run_dir, "gallery")
 
 
 @pytest.fixture(scope="module")
@@ -538,3 +542,26 @@ def test_a_trained_checkpoint_is_served_from_its_leaderboard_row_or_by_path(tmp_
             assert body["predicted"] and {i["category_id"] for i in body["items"]} == {body["category"]}
         assert "does not reproduce" not in log.read_text()
     assert health["source"] == row["checkpoint"]
+
+
+@pytest.mark.slow
+def test_with_pca_serve_predicts_the_categories_evaluate_reported(tmp_path):
+    """filter=predicted with PCA on: serve.py (its own process, the gallery re-embedded from the cache and
+    PCA fitted again) predicts for every query image the category evaluate.py predicted and scored."""
+    log_dir = tmp_path / "log"
+    overrides = (
+        "index/reduction=pca",
+        "index.reduction.dim=8",
+        "filter=predicted",
+        "inference.precision=fp32",
+    )
+    run_dir = evaluate_tiny(log_dir, *overrides)
+    reported = pd.read_csv(run_dir / "queries.csv", dtype=str).set_index("item_id")["predicted"]
+    queries = split_of(run_dir, "query").set_index("item_id")["image"]
+    with serve_process(tmp_path / "serve.log", f"run={run_dir}") as base:
+        assert httpx.get(f"{base}/health").json()["index"].endswith("reduction=pca8")
+        served = {
+            item_id: upload(base, Path(path).read_bytes(), k=1, filter="predicted").json()["category"]
+            for item_id, path in queries.items()
+        }
+    assert len(served) == len(reported) == 12 and served == reported.to_dict()

@@ -5,6 +5,7 @@ targets."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,26 +17,29 @@ from visual_search.detect.crop import BOX_COLUMNS
 from visual_search.embed.embedder import Embedded
 from visual_search.index.search import SearchResult
 from visual_search.metrics.retrieval import ann_recall, exact_top_k, mean_average_precision, topk_metrics
+from visual_search.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
 
 def retrieval_quality(
-    gallery_vectors: np.ndarray,
+    pipeline: Pipeline,
     gallery: Embedded,
-    query_vectors: np.ndarray,
     query: Embedded,
     result: SearchResult,
-    allowed_labels: np.ndarray | None,
-    metric: str,
+    filter_values: Sequence[str] | None,
     k: int,
 ) -> dict[str, float]:
     """mAP of the exact ranking of the indexed vectors, the top-K metrics of the index's answers, and
-    their recall of the exact top K under the same filter (`allowed_labels`: the class each query may
-    see, None: all)."""
-    g, q = torch.from_numpy(gallery_vectors), torch.from_numpy(query_vectors)
+    their recall of the exact top K under the same filter (`filter_values`: the label value each query
+    searched, None: all)."""
+    g, q = (torch.from_numpy(pipeline.vectors(e.embeddings)) for e in (gallery, query))
+    metric = pipeline.index.metric
     full = mean_average_precision(q, query.labels, g, gallery.labels, metric)
-    allowed = None if allowed_labels is None else gallery.labels[None, :] == allowed_labels[:, None]
+    allowed = None
+    if filter_values is not None:
+        wanted = np.array([pipeline.items.classes.index(value) for value in filter_values])
+        allowed = gallery.labels[None, :] == wanted[:, None]
     exact = exact_top_k(q, g, k, metric, allowed)
     return {
         "mAP": full,

@@ -23,7 +23,7 @@ from visual_search.evaluation.quality import crop_quality, retrieval_quality
 from visual_search.evaluation.report import leaderboard_row, qualitative_grid, query_table, summary_lines
 from visual_search.evaluation.speed import speed, timed_search
 from visual_search.index.search import SearchResult
-from visual_search.metrics.baselines import BASELINES, score_baseline
+from visual_search.metrics.baselines import score_baselines
 from visual_search.metrics.retrieval import topk_relevance
 from visual_search.pipeline import Pipeline
 from visual_search.search.classifier import check_filter
@@ -84,26 +84,12 @@ def evaluate_pipeline(pipeline: Pipeline, cfg: DictConfig) -> dict[str, float]:
     frame, query = embed_queries(pipeline, cfg.queries, cfg.crop.user_box)
     filter_values, metrics = category_filter(pipeline, cfg.filter, query)
     result, search_seconds = timed_search(pipeline, query.embeddings, cfg.k, filter_values)
-    allowed = None
-    if filter_values is not None:
-        allowed = np.array([pipeline.items.classes.index(value) for value in filter_values])
-    vectors = pipeline.vectors(gallery.embeddings), pipeline.vectors(query.embeddings)
-    metrics = (
-        retrieval_quality(
-            vectors[0], gallery, vectors[1], query, result, allowed, pipeline.index.metric, cfg.k
-        )
-        | metrics
-    )
+    metrics = retrieval_quality(pipeline, gallery, query, result, filter_values, cfg.k) | metrics
     metrics |= crop_quality(query, frame, pipeline.cropper.settings.padding)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))  # kept if timing fails
-    timing = cfg.evaluation.timing
-    metrics |= speed(
-        pipeline, query, filter_values, search_seconds, cfg.k, timing.single_queries, timing.forward_batches
-    )
+    metrics |= speed(pipeline, query, filter_values, search_seconds, cfg.k, cfg.evaluation.timing)
     if cfg.evaluation.baselines:
-        metrics |= {
-            f"baseline_{name}/mAP": score_baseline(gallery.frame, query.frame, name) for name in BASELINES
-        }
+        metrics |= score_baselines(gallery.frame, query.frame)
     record(pipeline, cfg, run_dir, overrides, gallery, query, result, filter_values, metrics)
     return metrics
 

@@ -4,7 +4,7 @@ search alone, and the encoder alone."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -65,12 +65,11 @@ def speed(
     filter_values: Sequence[str | None] | None,
     search_seconds: float,
     k: int,
-    single_queries: int,
-    forward_batches: int,
+    timing: Mapping[str, int],
 ) -> dict[str, float]:
-    """QPS and latency end to end (`single_queries` one at a time, and the query set batched), of the
-    search alone, and (with `forward_batches`) of the encoder forward alone."""
-    n = single_queries
+    """QPS and latency end to end (`timing.single_queries` one at a time, and the query set batched), of
+    the search alone, and (with `timing.forward_batches`) of the encoder forward alone."""
+    n = timing["single_queries"]
     values = filter_values[:n] if filter_values is not None else None
     results = {
         **time_single_queries(pipeline, query.frame["image"].tolist()[:n], k, values),
@@ -78,7 +77,7 @@ def speed(
         "qps_search": len(query.frame) / search_seconds,
         **time_single_searches(pipeline, query.embeddings[:n], k, values),
     }
-    if forward_batches:
+    if timing["forward_batches"]:
         batch_size = pipeline.embedder.batch_size
-        results["encoder_ips"] = encoder_throughput(pipeline.encoder, batch_size, forward_batches)
+        results["encoder_ips"] = encoder_throughput(pipeline.encoder, batch_size, timing["forward_batches"])
     return results

@@ -65,3 +65,8 @@ def score_baseline(gallery: pd.DataFrame, query: pd.DataFrame, name: str) -> flo
         embed_paths(gallery["image"].tolist(), name),
         gallery["label"].to_numpy(),
     )
+
+
+def score_baselines(gallery: pd.DataFrame, query: pd.DataFrame) -> dict[str, float]:
+    """`baseline_<name>/mAP` of every baseline."""
+    return {f"baseline_{name}/mAP": score_baseline(gallery, query, name) for name in BASELINES}

@@ -76,10 +76,11 @@ class Pipeline:
         self._classifier: CategoryClassifier | None = None
 
     @classmethod
-    def from_config(cls, cfg: DictConfig) -> Pipeline:
+    def from_config(cls, cfg: DictConfig, items: ItemTable | None = None) -> Pipeline:
         """Assemble the pipeline `cfg` describes (a composed evaluate, train or serve config, or the config
-        an evaluate run saved); a Milvus server that is down fails here, before any slow work."""
-        items = build_items(cfg)
+        an evaluate run saved) on `items` (default: `cfg.dataset`'s); a Milvus server that is down fails
+        here, before any slow work."""
+        items = items if items is not None else build_items(cfg)
         encoder = build_encoder(cfg.encoder, cfg.get("checkpoint"), cfg.get("inference"))
         detector_cfg = cfg.get("detector") or {}
         detector = build_detector(detector_cfg, items.root) if "_target_" in detector_cfg else NoDetector()

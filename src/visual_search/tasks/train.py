@@ -69,5 +69,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return metrics
     with open_dict(cfg):
         cfg.checkpoint = best
-    with Pipeline.from_config(cfg) as pipeline:
+        cfg.task_name = "evaluate"  # what the loggers call the evaluation's runs
+    with Pipeline.from_config(cfg, items) as pipeline:
         return metrics | evaluate_pipeline(pipeline, cfg)
