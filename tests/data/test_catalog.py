@@ -106,3 +106,21 @@ def test_missing_csv_and_unknown_split_key(shop: Path):
         load_catalog(shop / "nope.csv", SplitSpec())
     with pytest.raises(UserError, match="unknown split"):
         load_catalog({"test": str(shop / "nope.csv")}, SplitSpec())
+
+
+def test_images_outside_the_catalogue_folder_are_refused_unless_allowed(tmp_path: Path):
+    shop = tmp_path / "shop"
+    write_images(shop / "img", [f"{i}.png" for i in range(6)])
+    write_images(tmp_path / "private", ["secret.png"])
+    (shop / "img" / "link.png").symlink_to(tmp_path / "private" / "secret.png")
+    outside = [str(tmp_path / "private" / "secret.png"), "../private/secret.png", "img/link.png"]
+    rows = [f"img/{i}.png,item {i},{'shoes' if i < 3 else 'bags'}" for i in range(6)]
+    rows += [f"{path},sneaky,shoes" for path in outside]
+    (shop / "cat.csv").write_text("image,title,category\n" + "\n".join(rows) + "\n")
+    table = load_catalog(shop / "cat.csv", SplitSpec(val_fraction=0))
+    assert sorted(table.items.index) == [f"img/{i}.png" for i in range(6)]
+    reasons = table.report.lines()
+    assert any(line.startswith("skipped 3 row(s): image outside the catalogue's folder") for line in reasons)
+    assert "dataset.allow_outside=true" in reasons[0]
+    allowed = load_catalog(shop / "cat.csv", SplitSpec(val_fraction=0), allow_outside=True)
+    assert len(allowed.items) == 6 + 3 and (allowed.items["title"] == "sneaky").sum() == 3

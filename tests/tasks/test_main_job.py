@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 from PIL import Image
 
-from tests.conftest import run_script
+from tests.conftest import ROOT, run_script
 from visual_search.evaluation.publish import offline_summary
 
 HEADLINE = ("mAP", "mAP@10", "recall@10", "qps_single")
@@ -139,3 +143,49 @@ def test_a_users_catalogue_csv(tmp_path, tiny_polyvore):
     log = result.stdout + result.stderr
     assert "dataset catalog: 48 items, 4 labels (category)" in log
     assert 0 < printed_metrics(log)["mAP"] <= 1
+
+
+def evaluate_process(log_dir: Path, *overrides: str) -> subprocess.Popen:
+    """`python evaluate.py debug=tiny` started in the background (its output captured)."""
+    args = [sys.executable, str(ROOT / "evaluate.py"), "debug=tiny", f"paths.log_dir={log_dir}"]
+    quiet = ["logger=none", "evaluation.baselines=false", "evaluation.timing.single_queries=0"]
+    return subprocess.Popen(
+        [*args, *quiet, *overrides], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+    )
+
+
+@pytest.mark.slow
+def test_runs_started_at_once_keep_their_own_folders(tmp_path):
+    own_file = "index.uri=${hydra:runtime.output_dir}/milvus.db"  # Milvus Lite: one process per file
+    runs = [evaluate_process(tmp_path, own_file, f"index.nprobe={nprobe}") for nprobe in (1, 4)]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    folders = sorted((tmp_path / "evaluate" / "runs").iterdir())
+    assert len(folders) == 2
+    assert all((f / "metrics.json").is_file() for f in folders)
+    nprobes = {OmegaConf.load(f / ".hydra" / "config.yaml").index.nprobe for f in folders}
+    assert nprobes == {1, 4}  # each folder holds its own run's config (and metrics)
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert sorted(board["run_dir"]) == [str(f) for f in folders]
+
+
+def test_a_milvus_lite_file_held_by_another_process_is_one_line_before_any_work(tmp_path):
+    db = tmp_path / "held.db"
+    hold = f"from pymilvus import MilvusClient; c = MilvusClient({str(db)!r}); print('open', flush=True)"
+    hold += "; input()"  # holds the file until killed
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        start = time.perf_counter()
+        result = run_script("evaluate.py", "debug=tiny", f"paths.log_dir={tmp_path}", f"index.uri={db}")
+        elapsed = time.perf_counter() - start
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: the Milvus Lite file index.uri={db} is open in pid {holder.pid}"), last
+    assert "index.uri=..." in last and "index=milvus_server" in last
+    assert "gallery:" not in result.stderr and elapsed < 60  # before any embedding

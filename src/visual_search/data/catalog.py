@@ -37,6 +37,7 @@ def read_csv(path: Path) -> pd.DataFrame:
     if "item_id" not in frame.columns:
         frame["item_id"] = relative  # the image path is the most stable id a catalogue without ids has
     frame["image"] = [str((path.parent / p).resolve()) if p else "" for p in relative]
+    frame["folder"] = str(path.parent.resolve())  # where its images must lie (unless allowed outside)
     for optional in ("description", "semantic_category"):
         if optional not in frame.columns:
             frame[optional] = ""
@@ -63,8 +64,10 @@ def csv_folder(path: str | Path | Mapping[str, str]) -> Path:
     return Path(os.path.commonpath([str(Path(p).expanduser().resolve().parent) for p in sources]))
 
 
-def clean_rows(frame: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
-    """Drop rows without an image file, a category or a unique item_id; report each by reason."""
+def clean_rows(frame: pd.DataFrame, report: LoadReport, allow_outside: bool = False) -> pd.DataFrame:
+    """Drop rows without an image file, a category or a unique item_id, and (unless `allow_outside`) rows
+    whose image lies outside the CSV's folder (an absolute path, `..` or a symlink out of it); report each
+    by reason."""
     frame = frame.map(str.strip)
     keep = []
     seen: set[str] = set()
@@ -73,6 +76,8 @@ def clean_rows(frame: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
             report.skip("empty category", row.source_row)
         elif not row.image:
             report.skip("empty image path", row.source_row)
+        elif not allow_outside and not Path(row.image).is_relative_to(row.folder):
+            report.skip("image outside the catalogue's folder (dataset.allow_outside=true)", row.source_row)
         elif not Path(row.image).is_file():
             report.skip("missing image", row.image)
         elif not row.item_id or row.item_id in seen:
@@ -86,13 +91,18 @@ def clean_rows(frame: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
 
 
 def load_catalog(
-    path: str | Path | Mapping[str, str], split: SplitSpec, label: str = "category", name: str = "catalog"
+    path: str | Path | Mapping[str, str],
+    split: SplitSpec,
+    label: str = "category",
+    name: str = "catalog",
+    allow_outside: bool = False,
 ) -> ItemTable:
-    """Load a catalogue (one CSV, or one CSV per split) into an item table."""
+    """Load a catalogue (one CSV, or one CSV per split) into an item table; its images must lie in the
+    folder of their CSV unless `allow_outside`."""
     if label not in LABELS:
         raise UserError(f"dataset.label={label!r}; choose one of {', '.join(LABELS)}")
     report = LoadReport()
-    frame = clean_rows(_read_sources(path), report)
+    frame = clean_rows(_read_sources(path), report, allow_outside).drop(columns=["folder"])
     if frame.empty:
         raise UserError(f"{name}: no usable rows in {path} ({'; '.join(report.lines()) or 'empty file'})")
     if label == "semantic_category" and (frame["semantic_category"] == "").all():

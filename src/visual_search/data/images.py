@@ -31,7 +31,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return canvas
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         image = image.point(lambda v: v / 256).convert("L")
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")  # no copy of what is RGB already
 
 
 def load_rgb(path: str | Path) -> Image.Image:
@@ -41,7 +41,8 @@ def load_rgb(path: str | Path) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 image.load()
-                return to_rgb(ImageOps.exif_transpose(image))
+                ImageOps.exif_transpose(image, in_place=True)
+                return to_rgb(image)
     except FileNotFoundError as e:
         raise ImageLoadError(f"{path}: file not found") from e
     except UnidentifiedImageError as e:

@@ -3,7 +3,9 @@ retries and backoff for a server that does not answer."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ from visual_search.errors import UserError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 NOISY_LOGGERS = ("grpc._server", "pymilvus.client.iterator.query_iterator")
+LITE_LOCK = "LOCK"  # Milvus Lite 3 keeps a `.db` as a folder and flocks this file in it while it is open
 
 
 class QuietLibraryNoise(logging.Filter):
@@ -35,6 +38,53 @@ def quiet_library_noise() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, QuietLibraryNoise) for f in logger.filters):
             logger.addFilter(QuietLibraryNoise())
+
+
+def lock_holders(path: Path) -> list[int]:
+    """Process ids holding a flock on `path` (from /proc/locks; empty where it cannot tell)."""
+    try:
+        inode = os.stat(path).st_ino
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return []
+    holders = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+            holders.append(int(fields[4]))
+    return holders
+
+
+def describe_process(pid: int) -> str:
+    """`pid 123: python serve.py ...` (the command line, shortened), or just the pid."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f"pid {pid}"
+    return f"pid {pid}: {' '.join(command.split())[:120]}"
+
+
+def check_lite_file_free(uri: str) -> None:
+    """UserError (one line: who holds it and the ways out) when another process has the Milvus Lite file
+    `uri` open: Milvus Lite opens a file in one process at a time. This process's own hold is fine."""
+    lock = Path(uri) / LITE_LOCK
+    if not lock.is_file():
+        return
+    with open(lock, "a") as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            others = [pid for pid in lock_holders(lock) if pid != os.getpid()]
+            if not others and lock_holders(lock):
+                return  # held by this process (an earlier connection to the same file)
+            holder = ", ".join(describe_process(pid) for pid in others) or "another process"
+            raise UserError(
+                f"the Milvus Lite file index.uri={uri} is open in {holder}; Milvus Lite opens a file in one "
+                "process at a time: stop that process, give this run another file (index.uri=...), or "
+                "share one store through a server (index=milvus_server: Milvus, or "
+                "`python -m milvus_lite server`)"
+            ) from None
+        fcntl.flock(probe, fcntl.LOCK_UN)
 
 
 class Connection:
@@ -78,9 +128,12 @@ class Connection:
         return self
 
     def check_reachable(self) -> None:
-        """Fail now (one line, after the retries) when a Milvus server does not answer, before any slow
-        work; a Milvus Lite file needs no check. Leaves no connection open (loader workers fork cleanly)."""
-        if not self.is_lite and self._client is None:
+        """Fail now (one line) when a Milvus server does not answer (after the retries) or a Milvus Lite
+        file is open in another process, before any slow work. Leaves no connection open (loader workers
+        fork cleanly)."""
+        if self.is_lite:
+            check_lite_file_free(self.uri)
+        elif self._client is None:
             self.connect().close()
 
     def close(self) -> None:

@@ -3,17 +3,21 @@ web page at /. Concurrent image searches are micro-batched; bad input gets a sta
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from visual_search.serving.batching import MicroBatcher
 from visual_search.serving.engine import Hits, ImageQuery, SearchEngine
 from visual_search.serving.http.errors import RequestError
+from visual_search.serving.http.hosts import AllowedHosts
 from visual_search.serving.http.limits import BodySizeLimit
 from visual_search.serving.http.metrics import RequestMetrics, ServerMetrics
 from visual_search.serving.routes import browse, search
@@ -26,6 +30,12 @@ __all__ = ["Settings", "create_app"]
 async def request_error(_: Request, error: RequestError) -> JSONResponse:
     """A request error as its status code and `{"detail": "<one line>"}`."""
     return JSONResponse({"detail": str(error)}, status_code=error.status_code)
+
+
+async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's own validation errors in the same one-line format, without echoing the input."""
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    return JSONResponse({"detail": problems[:500]}, status_code=422)
 
 
 def create_app(engine: SearchEngine, settings: Settings) -> FastAPI:
@@ -47,15 +57,19 @@ def create_app(engine: SearchEngine, settings: Settings) -> FastAPI:
             await batcher.stop()
             engine.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # FastAPI whose /docs and /redoc load their scripts from this server, not a CDN
         title="visual-search",
         summary="Find catalogue products that look like a photo (or a box drawn on it), or match a text.",
         lifespan=lifespan,
     )
-    app.state.served = Served(engine, settings, batcher, metrics)
+    app.state.served = Served(
+        engine, settings, batcher, metrics, threading.BoundedSemaphore(settings.max_decodes)
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(AllowedHosts, hosts=settings.allowed_hosts)  # outermost: checked first
     app.add_exception_handler(RequestError, request_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(search.router)
     app.include_router(browse.router)

@@ -3,6 +3,7 @@ micro-batcher of image searches and the metrics (`app.state.served`, a FastAPI d
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -21,18 +22,23 @@ class Settings:
     max_k: int = 100
     max_upload_bytes: int = 10 << 20
     max_pixels: int = 25_000_000
+    max_aspect_ratio: float = 20.0
+    max_decodes: int = 2  # uploads decoded at once: what bounds the memory a burst of large images takes
     max_batch: int = 16
     window_ms: float = 2.0
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")  # Host headers served; "*": any
 
 
 @dataclass(frozen=True)
 class Served:
-    """The engine, the settings, the micro-batcher of image searches and the metrics of one app."""
+    """The engine, the settings, the micro-batcher of image searches, the metrics of one app, and the
+    permits of concurrent decodes (`settings.max_decodes`)."""
 
     engine: SearchEngine
     settings: Settings
     batcher: MicroBatcher[ImageQuery, Hits]
     metrics: ServerMetrics
+    decodes: threading.BoundedSemaphore
 
 
 def served(request: Request) -> Served:

@@ -14,6 +14,7 @@ from PIL import Image
 from visual_search.errors import UserError
 from visual_search.serving.app import Settings, create_app
 from visual_search.serving.engine import SearchEngine
+from visual_search.serving.http.timeouts import deadline_protocol
 from visual_search.serving.source import choose
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,11 @@ def settings(cfg: DictConfig) -> Settings:
         max_k=cfg.limits.max_k,
         max_upload_bytes=int(cfg.limits.max_upload_mb * (1 << 20)),
         max_pixels=cfg.limits.max_pixels,
+        max_aspect_ratio=cfg.limits.max_aspect_ratio,
+        max_decodes=cfg.limits.max_concurrent_decodes,
         max_batch=cfg.batching.max_batch,
         window_ms=cfg.batching.window_ms,
+        allowed_hosts=tuple(cfg.server.allowed_hosts or (cfg.server.host, "localhost", "127.0.0.1", "::1")),
     )
 
 
@@ -60,4 +64,5 @@ def serve(cfg: DictConfig) -> None:
         port=cfg.server.port,
         log_config=None,  # uvicorn's records go to the run's log like everything else
         access_log=cfg.server.access_log,
+        http=deadline_protocol(cfg.server.header_timeout_s, cfg.server.body_timeout_s),
     )

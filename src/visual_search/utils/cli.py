@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,16 @@ ROOT = Path(__file__).resolve().parents[3]
 CONF_DIR = ROOT / "conf"
 # Flags after which Hydra composes nothing, so there is nothing to check.
 NO_COMPOSE_FLAGS = ("help", "hydra_help", "shell_completion", "experimental_rerun", "info")
+RUN_ID = "VISUAL_SEARCH_RUN_ID"  # environment: the id sweep jobs inherit from the command that launched them
+
+
+def run_id() -> str:
+    """A short random id, one per command (sweep jobs inherit it through the environment): beside the
+    time it makes run folders unique for runs started in the same second (`${run_id:}` in conf/hydra)."""
+    return os.environ.setdefault(RUN_ID, secrets.token_hex(3))
+
+
+OmegaConf.register_new_resolver("run_id", run_id, replace=True)
 
 
 def fail(message: str, code: int) -> NoReturn:

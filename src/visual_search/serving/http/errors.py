@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from starlette.types import Send
+
 
 class RequestError(Exception):
     """A request the server cannot serve; `status_code` says why (HTTP semantics)."""
@@ -37,3 +41,11 @@ class NotFound(RequestError):
     """An unknown item: 404."""
 
     status_code = 404
+
+
+async def reject(send: Send, status: int, detail: str) -> None:
+    """Answer an ASGI request with `status` and `{"detail": detail}` (for middleware, before any route)."""
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -15,11 +15,12 @@ from visual_search.data.images import to_rgb
 from visual_search.serving.http.errors import BadInput, TooLarge, Unprocessable
 
 
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+def decode_image(data: bytes, max_pixels: int, max_aspect: float = 20.0) -> Image.Image:
     """The uploaded bytes as a fully decoded, EXIF-rotated RGB image.
 
-    Raises BadInput (not an image, truncated or corrupt) or TooLarge (more than `max_pixels` pixels, checked
-    from the header before any pixel is decoded; Pillow's decompression-bomb guard stays on behind it)."""
+    Raises BadInput (not an image, truncated or corrupt), TooLarge (more than `max_pixels` pixels) or
+    Unprocessable (one side more than `max_aspect` times the other), both checked from the header before
+    any pixel is decoded; Pillow's decompression-bomb guard stays on behind them."""
     if not data:
         raise BadInput("the image is empty (0 bytes)")
     try:
@@ -29,8 +30,14 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
                 raise TooLarge(
                     f"image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}"
                 )
+            if max(width, height) > max_aspect * max(1, min(width, height)):
+                raise Unprocessable(
+                    f"image is {width}x{height}: one side is more than {max_aspect:g} times the other "
+                    "(limits.max_aspect_ratio)"
+                )
             image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
+            ImageOps.exif_transpose(image, in_place=True)
+            return to_rgb(image)
     except UnidentifiedImageError as e:
         raise BadInput("not an image (Pillow cannot identify it)") from e
     except Image.DecompressionBombError as e:

@@ -3,10 +3,10 @@ its length (Content-Length) or streams (chunked)."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from visual_search.serving.http.errors import reject
 
 
 class BodySizeLimit:
@@ -25,7 +25,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send, self.message(int(declared)))
+            await reject(send, 413, self.message(int(declared)))
             return
         received = 0
 
@@ -38,10 +38,3 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counted, send)
-
-    @staticmethod
-    async def _reject(send: Send, detail: str) -> None:
-        body = json.dumps({"detail": detail}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})

@@ -16,6 +16,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other: "other"
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 disable_created_metrics()  # no *_created series: they double the output and say little
@@ -86,5 +87,6 @@ class RequestMetrics:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")  # the template (/items/{item_id}/image), not the URL
-            self.metrics.requests.labels(scope["method"], path, str(status)).inc()
+            method = scope["method"] if scope["method"] in METHODS else "other"  # bounded label values
+            self.metrics.requests.labels(method, path, str(status)).inc()
             self.metrics.latency.labels(path).observe(time.perf_counter() - start)

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from visual_search.serving.state import Context
 
 router = APIRouter()
-PAGE = Path(__file__).parents[1] / "static" / "index.html"
+STATIC = Path(__file__).parents[1] / "static"
 
 
 @router.get("/items/{item_id:path}/image", summary="An item's image", response_class=FileResponse)
@@ -45,4 +45,4 @@ async def prometheus(ctx: Context) -> Response:
 
 @router.get("/", include_in_schema=False)
 async def page() -> FileResponse:
-    return FileResponse(PAGE)
+    return FileResponse(STATIC / "index.html")

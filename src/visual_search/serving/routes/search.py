@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 from dataclasses import dataclass
 
@@ -13,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from visual_search.serving.engine import Hits, ImageQuery
-from visual_search.serving.http.errors import BadInput, Unprocessable, UnsupportedMediaType
+from visual_search.serving.http.bodies import decode_base64, json_body
+from visual_search.serving.http.errors import Unprocessable, UnsupportedMediaType
 from visual_search.serving.http.imaging import decode_image, resolve_box
 from visual_search.serving.http.schemas import (
     MULTIPART_SCHEMA,
@@ -58,14 +56,16 @@ def items_of(ctx: Served, hits: Hits) -> list[Item]:
 
 
 def prepare(ctx: Served, data: bytes, params: SearchParams, k: int, detect: bool) -> Prepared:
-    """Decode, crop (the user's box, or the detected object) and preprocess one query image."""
-    start = time.perf_counter()
-    image = decode_image(data, ctx.settings.max_pixels)
-    decoded = time.perf_counter()
-    user_box = resolve_box(params.box, *image.size).as_list() if params.box is not None else None
-    region = ctx.engine.pipeline.crop(image, user_box, detect)
-    cropped = time.perf_counter()
-    pixels = ctx.engine.pipeline.preprocess(region.image)
+    """Decode, crop (the user's box, or the detected object) and preprocess one query image, at most
+    `settings.max_decodes` at a time (the decoded pixels are what a large image costs)."""
+    with ctx.decodes:
+        start = time.perf_counter()
+        image = decode_image(data, ctx.settings.max_pixels, ctx.settings.max_aspect_ratio)
+        decoded = time.perf_counter()
+        user_box = resolve_box(params.box, *image.size).as_list() if params.box is not None else None
+        region = ctx.engine.pipeline.crop(image, user_box, detect)
+        cropped = time.perf_counter()
+        pixels = ctx.engine.pipeline.preprocess(region.image)
     seconds = {
         "decode": decoded - start,
         "detect": cropped - decoded,
@@ -87,16 +87,8 @@ async def read_search(request: Request) -> tuple[bytes, SearchParams]:
         fields = {key: value for key, value in form.items() if key != "image" and value != ""}
         return await upload.read(), validated(SearchParams, fields)
     if kind == "application/json":
-        try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise BadInput(f"the body is not valid JSON ({e})") from e
-        params = validated(SearchJSON, body)
-        encoded = params.image.split(",", 1)[1] if params.image.startswith("data:") else params.image
-        try:
-            return base64.b64decode(encoded, validate=True), params
-        except (binascii.Error, ValueError) as e:
-            raise BadInput(f"'image' is not valid base64 ({e})") from e
+        params = validated(SearchJSON, await json_body(request))
+        return decode_base64(params.image), params
     raise UnsupportedMediaType("send multipart/form-data with an 'image' file, or JSON with a base64 'image'")
 
 
@@ -152,9 +144,20 @@ async def search(request: Request, ctx: Context) -> SearchResponse:
     )
 
 
-@router.post("/search/text", response_model=SearchResponse, summary="Search with text (CLIP-like models)")
-async def search_text(query: TextQuery, ctx: Context) -> SearchResponse:
+@router.post(
+    "/search/text",
+    response_model=SearchResponse,
+    summary="Search with text (CLIP-like models)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": TextQuery.model_json_schema()}},
+        }
+    },
+)
+async def search_text(request: Request, ctx: Context) -> SearchResponse:
     start = time.perf_counter()
+    query = validated(TextQuery, await json_body(request))
     k = check_k(ctx, query.k)
     category = category_of(ctx, query.category)
     hits = await ctx.batcher.run_on_model_thread(ctx.engine.search_text, query.text, k, category)
