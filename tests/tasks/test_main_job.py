@@ -136,7 +136,8 @@ def test_a_users_catalogue_csv(tmp_path, tiny_polyvore):
     csv = tmp_path / "shop.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
     result = run_script(
-        "evaluate.py", "dataset=catalog", f"dataset.path={csv}", f"paths.log_dir={tmp_path}",
+        "evaluate.py", "dataset=catalog", f"dataset.path={csv}", "dataset.allow_outside=true",
+        f"paths.log_dir={tmp_path}",
         "encoder.input_size=64", "datamodule.num_workers=0", "evaluation.baselines=false", "logger=none",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
