@@ -142,6 +142,19 @@ class Connection:
             self._client.close()
             self._client = None
 
+    def reopen(self) -> None:
+        """Close the connection, and Milvus Lite's embedded server of the file with it, then connect again.
+        Closing the server waits for the work Milvus Lite does in the background after a flush (it builds
+        segment indexes and compacts there, so searches right after a flush can find segments still
+        unindexed and searched exactly); reopened, the file reads back exactly as a later process reads it.
+        """
+        self.close()
+        if self.is_lite:
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(self.uri)
+        self.connect()
+
     def retrying(self, what: str, call: Callable[[], T]) -> T:
         """`call()`, retried while Milvus does not answer; then a one-line UserError saying `what` failed
         (a Milvus Lite file is not retried: nothing can come back up)."""

@@ -88,8 +88,10 @@ class Sync:
                 bar.update(len(batch))
         # Unflushed rows are brute-forced in Python by Milvus Lite (seconds per query): flush first.
         client.flush(name)
+        if self.connection.is_lite:  # its index builds finish in the background: wait for them
+            self.connection.reopen()
         self.wait_until_indexed(name)
-        client.load_collection(name)
+        self.connection.client.load_collection(name)
         self.wait_until_served(name)
 
     def wait_until_indexed(self, name: str) -> None:
