@@ -42,18 +42,39 @@ def test_union_of_columns_keeps_order(tmp_path: Path):
     ]
 
 
-def test_markdown_has_title_rank_and_blank_missing_values(tmp_path: Path):
+def test_markdown_has_title_rank_key_columns_and_blank_missing_values(tmp_path: Path):
     board = Leaderboard(tmp_path / "leaderboard.csv")
-    board.append({"approach": "a", "mAP": 0.5})
-    board.append({"approach": "b", "mAP": 0.71234, "qps": 35.2})
+    board.append({"approach": "a", "mAP": 0.5, "overrides": "x" * 500})
+    board.append({"approach": "b", "mAP": 0.71234, "qps_single": 35.2, "ann_recall@10": 1.0})
     lines = (tmp_path / "leaderboard.md").read_text().splitlines()
     assert lines[0].startswith("# ")
     header, rows = lines[2], lines[4:]
-    assert [cell.strip() for cell in header.strip("|").split("|")] == ["rank", "approach", "mAP", "qps"]
+    assert [cell.strip() for cell in header.strip("|").split("|")] == [
+        "rank",
+        "approach",
+        "mAP",
+        "qps_single",
+    ]
     assert [[cell.strip() for cell in row.strip("|").split("|")] for row in rows] == [
         ["1", "b", "0.7123", "35.2000"],
         ["2", "a", "0.5000", ""],
     ]
+    assert (
+        (tmp_path / "leaderboard.csv")
+        .read_text()
+        .startswith("approach,mAP,overrides,qps_single,ann_recall@10")
+    )
+
+
+def test_markdown_ranks_each_dataset_on_its_own(tmp_path: Path):
+    board = Leaderboard(tmp_path / "leaderboard.csv")
+    board.append({"approach": "a", "mAP": 0.9, "dataset_id": "shop-1"})
+    board.append({"approach": "b", "mAP": 0.5, "dataset_id": "synthetic-2"})
+    board.append({"approach": "c", "mAP": 0.7, "dataset_id": "shop-1"})
+    text = (tmp_path / "leaderboard.md").read_text()
+    shop, synthetic = text.split("## shop-1")[1].split("## synthetic-2")
+    assert "| a " in shop and "| c " in shop and "| b " in synthetic
+    assert [line.split("|")[1].strip() for line in synthetic.strip().splitlines()[2:]] == ["1"]
 
 
 def test_best_with_and_without_where(tmp_path: Path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,13 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from visual_search.errors import UserError
+from visual_search.evaluation.leaderboard import Leaderboard
 from visual_search.serving.batching import MicroBatcher
 from visual_search.serving.engine import scores
 from visual_search.serving.gallery import Gallery
 from visual_search.serving.http.errors import BadInput, NotFound, TooLarge, Unprocessable
 from visual_search.serving.http.imaging import Box, decode_image, resolve_box
-from visual_search.serving.source import choose
+from visual_search.serving.source import best_run, choose
 
 # ---- micro-batching ----------------------------------------------------------------------------------
 
@@ -218,12 +220,48 @@ def test_no_leaderboard_says_how_to_make_one(tmp_path):
         choose(serve_cfg(tmp_path))
 
 
-def test_leaderboard_rows_whose_run_is_gone_are_skipped(tmp_path):
-    pd.DataFrame({"approach": ["x"], "mAP": [0.5], "run_dir": [str(tmp_path / "gone")]}).to_csv(
-        tmp_path / "lb.csv", index=False
+def run_folder(tmp_path: Path, name: str) -> str:
+    """An evaluate run folder (its saved config, as serve.py reads it)."""
+    folder = tmp_path / "runs" / name
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(f"approach: {name}\n")
+    return str(folder)
+
+
+def leaderboard(tmp_path: Path, rows: list[dict]) -> Path:
+    comparable = {"dataset_id": "shop-1234", "debug": "none", "filter": "none", "queries": "items"}
+    path = tmp_path / "lb.csv"
+    for row in rows:
+        Leaderboard(path).append(comparable | row)
+    return path
+
+
+def test_only_comparable_rows_compete_and_the_choice_is_logged(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="visual_search.serving.source")
+    rows = [
+        {"approach": "other_data", "mAP": 0.99, "dataset_id": "shop-9999"},
+        {"approach": "tiny_debug", "mAP": 0.98, "debug": "tiny"},
+        {"approach": "oracle", "mAP": 0.97, "filter": "oracle"},
+        {"approach": "scenes", "mAP": 0.96, "queries": "scenes"},
+        {"approach": "gone", "mAP": 0.95},
+        {"approach": "best", "mAP": 0.80, "weights": "imagenet (pip)"},
+        {"approach": "second", "mAP": 0.70, "weights": "random"},
+    ]
+    for row in rows:
+        row["run_dir"] = (
+            str(tmp_path / "runs" / "gone")
+            if row["approach"] == "gone"
+            else run_folder(tmp_path, row["approach"])
+        )
+    path = leaderboard(tmp_path, rows)
+    served = best_run(path, "shop-1234")
+    assert served.cfg.approach == "best" and served.row["mAP"] == 0.80
+    assert (
+        "best of 3 comparable rows" in caplog.text and "runner-up: second (random): mAP 0.7000" in caplog.text
     )
-    with pytest.raises(UserError, match="no run to serve on the leaderboard"):
-        choose(serve_cfg(tmp_path))
+    assert "its run folder" in caplog.text  # the row whose folder is gone is skipped, and said
+    with pytest.raises(UserError, match=r"for dataset shop-5555 .*7 row\(s\) of other data, debug runs"):
+        best_run(path, "shop-5555")
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,12 @@ def test_leaderboard_row_points_at_the_run(main_job):
     assert board["approach"].tolist() == ["efficientnet_lite0"]
     assert board["run_dir"].tolist() == [str(only_run_dir(log_dir))]
     assert "debug=tiny" in board["overrides"][0] and "IVF_FLAT" in board["index"][0]
-    assert "efficientnet_lite0" in (log_dir / "leaderboard.md").read_text()
+    row = board.iloc[0]  # what makes rows comparable, and where the weights came from
+    assert row["dataset_id"].startswith("synthetic-") and row["debug"] == "tiny" and row["k"] == 10
+    assert (row["queries"], row["filter"], row["weights"]) == ("items", "none", "imagenet (pip)")
+    markdown = (log_dir / "leaderboard.md").read_text()
+    assert f"## {row['dataset_id']}" in markdown and "efficientnet_lite0" in markdown
+    assert "overrides" not in markdown and max(len(line) for line in markdown.splitlines()) < 400
 
 
 def test_oracle_filter_returns_only_the_true_category(tmp_path):
@@ -119,6 +124,9 @@ def test_sweep_of_two_approaches_lands_on_the_leaderboard(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert sorted(board["approach"]) == ["efficientnet_lite0_pretrained", "resnet50_pretrained"]
+    assert set(board["weights"]) == {"random"}  # encoder.weights=null: marked, and announced
+    logs = [path.read_text() for path in (tmp_path / "evaluate" / "multiruns").glob("*/*/evaluate.log")]
+    assert sum(log.count("has random weights (none given)") for log in logs) == 2
     assert board["mAP"].is_monotonic_decreasing
     assert len(list((tmp_path / "evaluate" / "multiruns").glob("*/*/metrics.json"))) == 2
 
@@ -190,3 +198,20 @@ def test_a_milvus_lite_file_held_by_another_process_is_one_line_before_any_work(
     assert last.startswith(f"error: the Milvus Lite file index.uri={db} is open in pid {holder.pid}"), last
     assert "index.uri=..." in last and "index=milvus_server" in last
     assert "gallery:" not in result.stderr and elapsed < 60  # before any embedding
+
+
+def test_pretrained_weights_that_cannot_be_downloaded_are_one_line_at_once(tmp_path):
+    """Offline (as here: no route to the hubs), a hub tag ends in one line naming it, where it would come
+    from and the ways out, in seconds rather than after the hub client's retries."""
+    for experiment, arg in (("resnet50_pretrained", "weights"), ("clip_pretrained", "pretrained")):
+        start = time.perf_counter()
+        result = run_script(
+            "evaluate.py", f"experiment={experiment}", "debug=tiny", f"paths.log_dir={tmp_path}"
+        )
+        last = result.stderr.strip().splitlines()[-1]
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert (
+            last.startswith(f"error: encoder.{arg}=") and "cannot be reached, and no copy is cached" in last
+        )
+        assert f"encoder.{arg}=null" in last and "encoder=efficientnet_lite0" in last
+        assert time.perf_counter() - start < 45

@@ -65,11 +65,13 @@ def tiny_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tiny_run, tmp_path_factory) -> Iterator[str]:
-    """The best leaderboard run served with small limits and a wide batching window."""
+    """The tiny run (a debug run: never "best", so named) served with small limits and a wide batching
+    window."""
     log = tmp_path_factory.mktemp("serve_log") / "serve.log"
+    (run_dir,) = (tiny_run / "evaluate" / "runs").iterdir()
     with serve_process(
         log,
-        f"paths.log_dir={tiny_run}",
+        f"run={run_dir}",
         "limits.max_upload_mb=0.25",
         "limits.max_pixels=1000000",
         "batching.window_ms=50",
@@ -122,7 +124,7 @@ def side_by_side(left: str, right: str) -> Image.Image:
 # ---- what is served ----------------------------------------------------------------------------------
 
 
-def test_health_names_the_best_run_and_its_collection(server, tiny_run):
+def test_health_names_the_run_and_its_collection(server, tiny_run):
     health = httpx.get(f"{server}/health").json()
     row = pd.read_csv(tiny_run / "leaderboard.csv").iloc[0]
     assert health["status"] == "ok" and health["approach"] == "efficientnet_lite0"
@@ -457,6 +459,14 @@ def test_without_an_evaluated_run_it_says_how_to_make_one(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_debug_runs_are_never_the_best_to_serve(tiny_run):
+    result = run_script("serve.py", "debug=tiny", f"paths.log_dir={tiny_run}", timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "no run to serve on the leaderboard" in last and "for dataset synthetic-" in last
+    assert "debug runs" in last and "run=<evaluate run folder>" in last
+
+
 def test_a_busy_port_is_one_line_before_anything_loads(tmp_path):
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
@@ -530,8 +540,9 @@ def test_a_trained_checkpoint_is_served_from_its_leaderboard_row_or_by_path(tmp_
     row = pd.read_csv(log_dir / "leaderboard.csv").iloc[0]
     assert Path(row["checkpoint"]).is_file()
     image = Path(gallery_of(row["run_dir"])["image"].iloc[0]).read_bytes()
+    assert row["weights"].startswith("checkpoint:") and row["debug"] == "tiny"
     for overrides in (
-        [f"paths.log_dir={log_dir}"],
+        [f"run={row['run_dir']}"],
         ["debug=tiny", f"paths.log_dir={log_dir}", f"checkpoint={row['checkpoint']}"],
     ):
         log = tmp_path / "serve.log"

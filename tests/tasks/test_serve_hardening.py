@@ -25,9 +25,9 @@ HEADER_TIMEOUT, BODY_TIMEOUT = 1.5, 2.5
 def server(tmp_path_factory) -> Iterator[str]:
     """A tiny evaluate run served with the default limits and short read deadlines."""
     log_dir = tmp_path_factory.mktemp("hardening")
-    evaluate_tiny(log_dir)
+    run_dir = evaluate_tiny(log_dir)
     deadlines = (f"server.header_timeout_s={HEADER_TIMEOUT}", f"server.body_timeout_s={BODY_TIMEOUT}")
-    with serve_process(log_dir / "serve.log", f"paths.log_dir={log_dir}", *deadlines) as base:
+    with serve_process(log_dir / "serve.log", f"run={run_dir}", *deadlines) as base:
         yield base
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -75,6 +76,19 @@ class ItemTable:
     def classes(self) -> list[str]:
         """Sorted label values over all items: the class index of a label is its position here."""
         return sorted(self.items[self.label_field].astype(str).unique())
+
+    @cached_property
+    def identity(self) -> str:
+        """`<name>-<digest>`: the dataset as evaluation sees it (label field, and the gallery and query
+        items with their labels). Runs with the same identity were scored on the same data."""
+        digest = hashlib.blake2b(self.label_field.encode(), digest_size=4)
+        for split in ("gallery", "query"):
+            frame = self.split(split)
+            digest.update(f"\0{split}\0".encode())
+            digest.update(
+                "\n".join(f"{i}\t{v}" for i, v in frame[self.label_field].astype(str).items()).encode()
+            )
+        return f"{self.name}-{digest.hexdigest()}"
 
     @cached_property
     def category_names(self) -> dict[str, str]:

@@ -25,6 +25,7 @@ class Encoder(torch.nn.Module, ABC):
         self.normalize = normalize
         self.precision = "fp32"
         self.memory_format = torch.contiguous_format
+        self.weights = "random"  # where the weights came from (each encoder says; see encode/weights.py)
 
     def set_runtime(self, precision: str = "fp32", channels_last: bool = False) -> Encoder:
         """How `forward` computes: bf16 autocast or fp32 (`auto`: bf16 where the CPU has native bf16

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from hydra.utils import instantiate
@@ -9,6 +10,9 @@ from omegaconf import DictConfig
 
 from visual_search.encode.base import Encoder
 from visual_search.encode.checkpoint import load_finetuned
+from visual_search.encode.weights import RANDOM
+
+log = logging.getLogger(__name__)
 
 
 def build_encoder(
@@ -18,5 +22,11 @@ def build_encoder(
     `encoder` config's; in eval mode, computing as `inference` says (precision, memory format).
     Evaluation, training's final evaluation, serving and the benchmarks all build their encoder here."""
     model = load_finetuned(checkpoint) if checkpoint else instantiate(encoder)
+    if model.weights == RANDOM:
+        log.warning(
+            "%s has random weights (none given): its results say how the architecture does untrained, "
+            "not how the approach does; give encoder.weights= / encoder.pretrained= (a name or a file)",
+            type(model).__name__,
+        )
     runtime = inference or {}
     return model.set_runtime(runtime.get("precision", "fp32"), runtime.get("channels_last", False)).eval()

@@ -39,6 +39,8 @@ def load_finetuned(path: str | Path) -> FineTunedEncoder:
         centres = legacy_centres(checkpoint["state_dict"])
     if centres is not None:
         model.head = CategoryHead(centres)
+    run = path.parent.parent.name if path.parent.name == "checkpoints" else path.parent.name
+    model.weights = f"checkpoint:{run}/{path.name}"
     return model.eval()
 
 

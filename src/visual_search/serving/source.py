@@ -1,4 +1,5 @@
-"""What `serve.py` serves: the best run on the leaderboard, a chosen evaluate run, or a trained checkpoint.
+"""What `serve.py` serves: the best comparable run on the leaderboard, a chosen evaluate run, or a
+trained checkpoint.
 
 A run is served exactly as it was evaluated: its own composed config (`<run>/.hydra/config.yaml`) gives the
 dataset, encoder (with its checkpoint), detector and index, and its leaderboard row the approach and the
@@ -11,8 +12,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from visual_search.data.build import build_items
 from visual_search.errors import UserError
 from visual_search.evaluation.leaderboard import Leaderboard
 
@@ -59,20 +62,53 @@ def _served_run(run_dir: Path, cfg: DictConfig, row: dict) -> Served:
     return Served(cfg, str(run_dir), _recorded(row, "collection"), row)
 
 
-def best_run(leaderboard: Path) -> Served:
-    """The best leaderboard row whose run folder still exists."""
-    table = Leaderboard(leaderboard).read()
-    for row in table.to_dict("records"):
-        run_dir = Path(str(row.get("run_dir", "")))
-        if (run_dir / ".hydra" / "config.yaml").is_file():
-            return _served_run(run_dir, run_config(run_dir), row)
-        log.warning("leaderboard row of %s skipped: its run folder %s is gone", row.get("approach"), run_dir)
-    where = (
-        f"no run to serve on the leaderboard {leaderboard}"
-        if len(table)
-        else f"no leaderboard at {leaderboard}"
+def comparable(table: pd.DataFrame, dataset_id: str) -> pd.DataFrame:
+    """The rows a server of `dataset_id` may choose from: scored on that data, on its item queries, by a
+    real run (not a debug config), with a filter a server can apply (not the oracle's true labels)."""
+    needed = {"dataset_id", "debug", "filter", "queries"}
+    if not needed <= set(table.columns):
+        return table.iloc[:0]
+    keep = (
+        (table["dataset_id"] == dataset_id)
+        & (table["debug"] == "none")
+        & (table["filter"] != "oracle")
+        & (table["queries"] == "items")
     )
-    raise UserError(f"{where}: {HOW_TO_CREATE}")
+    return table[keep]
+
+
+def describe_row(row: dict) -> str:
+    """`<approach> (<weights>): mAP <value>` for the log."""
+    return f"{row.get('approach')} ({row.get('weights')}): mAP {float(row.get('mAP', float('nan'))):.4f}"
+
+
+def best_run(leaderboard: Path, dataset_id: str) -> Served:
+    """The best leaderboard row comparable to a server of `dataset_id` (see `comparable`) whose run
+    folder still exists; the choice, and the runner-up, are logged."""
+    table = Leaderboard(leaderboard).read()
+    if not len(table):
+        raise UserError(f"no leaderboard at {leaderboard}: {HOW_TO_CREATE}")
+    rows = comparable(table, dataset_id).to_dict("records")
+    for rank, row in enumerate(rows):
+        run_dir = Path(str(row.get("run_dir", "")))
+        if not (run_dir / ".hydra" / "config.yaml").is_file():
+            log.warning(
+                "leaderboard row of %s skipped: its run folder %s is gone", row.get("approach"), run_dir
+            )
+            continue
+        runner_up = next((describe_row(r) for r in rows[rank + 1 :]), "none")
+        log.info(
+            "serving the best of %d comparable rows (dataset %s, item queries, no debug config, no oracle "
+            "filter): %s; runner-up: %s",
+            len(rows), dataset_id, describe_row(row), runner_up,
+        )  # fmt: skip
+        return _served_run(run_dir, run_config(run_dir), row)
+    others = len(table) - len(rows)
+    raise UserError(
+        f"no run to serve on the leaderboard {leaderboard} for dataset {dataset_id} (the data serve.py is "
+        f"given: dataset=...): {others} row(s) of other data, debug runs, scene queries or filter=oracle, "
+        f"{len(rows)} whose folder is gone; {HOW_TO_CREATE}"
+    )
 
 
 def chosen_run(run_dir: Path) -> Served:
@@ -100,4 +136,7 @@ def choose(cfg: DictConfig) -> Served:
         return Served(cfg, str(checkpoint))
     if cfg.run:
         return chosen_run(Path(cfg.run).expanduser().resolve())
-    return best_run(leaderboard_path(cfg))
+    leaderboard = leaderboard_path(cfg)
+    if not leaderboard.is_file():
+        raise UserError(f"no leaderboard at {leaderboard}: {HOW_TO_CREATE}")
+    return best_run(leaderboard, build_items(cfg).identity)
