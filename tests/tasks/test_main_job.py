@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from tests.conftest import ROOT, run_script
-from visual_search.evaluation.publish import offline_summary
+from visual_search.evaluation.publish import offline_identity, offline_summary
 
 HEADLINE = ("mAP", "mAP@10", "recall@10", "qps_single")
 
@@ -70,6 +70,11 @@ def test_wandb_offline_run_has_the_metrics(main_job):
     printed = printed_metrics(log)
     for key in (*HEADLINE, "baseline_silhouette/mAP"):
         assert summary[key] == pytest.approx(printed[key], abs=1e-4), key
+    identity = offline_identity(only_run_dir(log_dir))
+    assert identity["name"] == "evaluate/efficientnet_lite0/synthetic"
+    assert identity["group"].startswith("evaluate-") and {"efficientnet_lite0", "synthetic"} <= set(
+        identity["tags"]
+    )
 
 
 def test_leaderboard_row_points_at_the_run(main_job):
@@ -128,7 +133,8 @@ def test_sweep_of_two_approaches_lands_on_the_leaderboard(tmp_path):
     logs = [path.read_text() for path in (tmp_path / "evaluate" / "multiruns").glob("*/*/evaluate.log")]
     assert sum(log.count("has random weights (none given)") for log in logs) == 2
     assert board["mAP"].is_monotonic_decreasing
-    assert len(list((tmp_path / "evaluate" / "multiruns").glob("*/*/metrics.json"))) == 2
+    jobs = sorted(p.parent.name for p in (tmp_path / "evaluate" / "multiruns").glob("*/*/metrics.json"))
+    assert len(jobs) == 2 and "experiment=resnet50_pretrained" in jobs[1]  # the folder names the approach
 
 
 def test_a_users_catalogue_csv(tmp_path, tiny_polyvore):

@@ -144,3 +144,12 @@ def offline_summary(run_root: str | Path) -> dict[str, Any]:
 def offline_config(run_root: str | Path) -> dict[str, Any]:
     """Run config (logged hyperparameters, plus W&B's `_wandb`) of the newest offline run under run_root."""
     return _replay(newest_offline_run(run_root), "config")
+
+
+def offline_identity(run_root: str | Path) -> dict[str, Any]:
+    """The name, group and tags of the newest offline W&B run under run_root."""
+    for record in read_records(newest_offline_run(run_root)):
+        if record.WhichOneof("record_type") == "run":
+            run = record.run
+            return {"name": run.display_name, "group": run.run_group, "tags": list(run.tags)}
+    raise ValueError(f"no run record in the offline W&B run under {run_root}")
