@@ -88,12 +88,16 @@ def category_filter(
     return predicted, {"category_accuracy": accuracy}
 
 
-def evaluate_pipeline(pipeline: Pipeline, cfg: DictConfig) -> dict[str, float]:
-    """Evaluate `pipeline` as `cfg` says (k, filter, queries, crop, evaluation); returns its metrics."""
+def evaluate_pipeline(
+    pipeline: Pipeline, cfg: DictConfig, known: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Evaluate `pipeline` as `cfg` says (k, filter, queries, crop, evaluation); returns its metrics, with
+    `known` ones (e.g. the training time) recorded beside them."""
     run = RunContext.current()
     gallery = pipeline.index_gallery()
     frame, query = embed_queries(pipeline, cfg.queries, cfg.crop.user_box)
     filter_values, metrics = category_filter(pipeline, cfg.filter, query)
+    metrics |= known or {}
     result, search_seconds = timed_search(pipeline, query.embeddings, cfg.k, filter_values)
     metrics = retrieval_quality(pipeline, gallery, query, result, filter_values, cfg.k) | metrics
     metrics |= crop_quality(query, frame, pipeline.cropper.settings.padding)

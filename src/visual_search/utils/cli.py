@@ -45,6 +45,7 @@ def run_id() -> str:
 
 
 OmegaConf.register_new_resolver("run_id", run_id, replace=True)
+OmegaConf.register_new_resolver("csv", lambda values: ",".join(values), replace=True)  # a list as a sweep
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -169,7 +170,7 @@ def launch(main: Callable[[], Any], config_name: str, conf_dir: Path = CONF_DIR)
     main()
 
 
-def _user_error(e: BaseException) -> str | None:
+def user_error(e: BaseException) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug (which keeps its traceback)."""
     if isinstance(e, UserError):
         return str(e)
@@ -179,7 +180,7 @@ def _user_error(e: BaseException) -> str | None:
         return f"file not found: {e.filename or e}"
     if isinstance(e, InstantiationException) and e.__cause__ is not None:
         cause = e.__cause__
-        return _user_error(cause) or (str(cause) if isinstance(cause, (ValueError, TypeError)) else None)
+        return user_error(cause) or (str(cause) if isinstance(cause, (ValueError, TypeError)) else None)
     return None
 
 
@@ -188,7 +189,7 @@ def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     try:
         return task(cfg)
     except Exception as e:
-        message = _user_error(e)
+        message = user_error(e)
         if message is None:
             raise
         log.error(message)
