@@ -71,16 +71,17 @@ def test_wandb_offline_run_has_the_metrics(main_job):
     for key in (*HEADLINE, "baseline_silhouette/mAP"):
         assert summary[key] == pytest.approx(printed[key], abs=1e-4), key
     identity = offline_identity(only_run_dir(log_dir))
-    assert identity["name"] == "evaluate/efficientnet_lite0/synthetic"
-    assert identity["group"].startswith("evaluate-") and {"efficientnet_lite0", "synthetic"} <= set(
-        identity["tags"]
-    )
+    assert identity["name"] == "evaluate/efficientnet_lite0_pretrained/synthetic"
+    assert identity["group"].startswith("evaluate-") and {
+        "efficientnet_lite0_pretrained",
+        "synthetic",
+    } <= set(identity["tags"])
 
 
 def test_leaderboard_row_points_at_the_run(main_job):
     log_dir, _ = main_job
     board = pd.read_csv(log_dir / "leaderboard.csv")
-    assert board["approach"].tolist() == ["efficientnet_lite0"]
+    assert board["approach"].tolist() == ["efficientnet_lite0_pretrained"]
     assert board["run_dir"].tolist() == [str(only_run_dir(log_dir))]
     assert "debug=tiny" in board["overrides"][0] and "IVF_FLAT" in board["index"][0]
     row = board.iloc[0]  # what makes rows comparable, and where the weights came from

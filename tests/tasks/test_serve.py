@@ -127,7 +127,7 @@ def side_by_side(left: str, right: str) -> Image.Image:
 def test_health_names_the_run_and_its_collection(server, tiny_run):
     health = httpx.get(f"{server}/health").json()
     row = pd.read_csv(tiny_run / "leaderboard.csv").iloc[0]
-    assert health["status"] == "ok" and health["approach"] == "efficientnet_lite0"
+    assert health["status"] == "ok" and health["approach"] == "efficientnet_lite0_pretrained"
     assert health["source"] == row["run_dir"] and health["collection"] == row["collection"]
     assert health["items"] == 36 and health["dataset"] == "synthetic" and health["text_search"] is False
     assert "IVF_FLAT(nlist=1," in health["index"]
@@ -380,7 +380,7 @@ def test_browser_upload_draw_a_box_and_see_results(server, gallery, tmp_path):
     photo = tmp_path / "street.png"
     side_by_side(left["image"], right["image"]).save(photo)
     with web_page(server) as page:
-        assert "efficientnet_lite0 on synthetic: 36 items" in page.inner_text("#model")
+        assert "efficientnet_lite0_pretrained on synthetic: 36 items" in page.inner_text("#model")
         assert page.locator("#text-form").is_hidden()  # no text tower
 
         with page.expect_response(lambda r: r.url.endswith("/search")) as first:

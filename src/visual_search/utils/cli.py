@@ -44,8 +44,15 @@ def run_id() -> str:
     return os.environ.setdefault(RUN_ID, secrets.token_hex(3))
 
 
+def approach_name(encoder: str, checkpoint: str | None) -> str:
+    """A plain run's approach (experiments name their own): the encoder's, `_pretrained`, or
+    `_finetuned` when it uses a training checkpoint."""
+    return f"{encoder}_{'finetuned' if checkpoint else 'pretrained'}"
+
+
 OmegaConf.register_new_resolver("run_id", run_id, replace=True)
 OmegaConf.register_new_resolver("csv", lambda values: ",".join(values), replace=True)  # a list as a sweep
+OmegaConf.register_new_resolver("approach_name", approach_name, replace=True)
 
 
 def fail(message: str, code: int) -> NoReturn:
