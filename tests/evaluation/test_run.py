@@ -10,7 +10,7 @@ from visual_search.evaluation.run import check_settings
 
 
 def settings(**values: object) -> object:
-    base = {"k": 10, "filter": "none", "queries": "items", "crop": {"user_box": None}}
+    base = {"k": 10, "filter": "none", "queries": "items", "crop": {"user_box": None}, "checkpoint": None}
     return OmegaConf.create(base | values)
 
 
@@ -21,6 +21,8 @@ def settings(**values: object) -> object:
         ({"queries": "photos"}, "queries='photos'; choose one of items, scenes"),
         ({"crop": {"user_box": "ground_truth"}}, "crop.user_box=ground_truth needs queries=scenes"),
         ({"k": 0}, "k=0; expected a positive number of results"),
+        ({"crop": {"policy": "biggest", "user_box": None}}, "crop.policy='biggest'; choose one of largest, highest_score, all"),
+        ({"checkpoint": "/nowhere/epoch_001.ckpt"}, "checkpoint=/nowhere/epoch_001.ckpt: no such file"),
     ],
 )
 def test_bad_settings_are_one_line_errors(values, message):

@@ -108,7 +108,8 @@ class CropSettings:
     user_box: str | None = None
 
     def __post_init__(self) -> None:
-        check_policy(self.policy)
+        if self.policy not in POLICIES:
+            raise UserError(f"crop.policy={self.policy!r}; choose one of {', '.join(POLICIES)}")
         if self.policy == "all":
             raise UserError(
                 "crop.policy=all (one query per object) is for serving; evaluate one crop per query"

@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from visual_search.data.scenes import QUERY_SOURCES, scene_queries
+from visual_search.detect.crop import CropSettings
 from visual_search.embed.embedder import Embedded
 from visual_search.errors import UserError
 from visual_search.evaluation.leaderboard import Leaderboard
@@ -41,6 +42,10 @@ def check_settings(cfg: DictConfig) -> None:
         raise UserError(f"crop.user_box={cfg.crop.user_box} needs queries=scenes (their boxes are known)")
     if isinstance(cfg.k, bool) or not isinstance(cfg.k, int) or cfg.k < 1:
         raise UserError(f"k={cfg.k!r}; expected a positive number of results")
+    CropSettings(**cfg.crop)  # its own one-line errors (policy, user_box)
+    checkpoint = cfg.get("checkpoint")
+    if checkpoint and not Path(checkpoint).expanduser().is_file():
+        raise UserError(f"checkpoint={checkpoint}: no such file (train.py writes them under outputs/train/)")
 
 
 @dataclass(frozen=True)
