@@ -21,7 +21,10 @@ def settings(**values: object) -> object:
         ({"queries": "photos"}, "queries='photos'; choose one of items, scenes"),
         ({"crop": {"user_box": "ground_truth"}}, "crop.user_box=ground_truth needs queries=scenes"),
         ({"k": 0}, "k=0; expected a positive number of results"),
-        ({"crop": {"policy": "biggest", "user_box": None}}, "crop.policy='biggest'; choose one of largest, highest_score, all"),
+        (
+            {"crop": {"policy": "biggest", "user_box": None}},
+            "crop.policy='biggest'; choose one of largest, highest_score, all",
+        ),
         ({"checkpoint": "/nowhere/epoch_001.ckpt"}, "checkpoint=/nowhere/epoch_001.ckpt: no such file"),
     ],
 )

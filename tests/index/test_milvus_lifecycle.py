@@ -271,3 +271,20 @@ def test_a_run_that_reuses_a_collection_searches_as_the_run_that_built_it(tmp_pa
     built, reused = np.load(tmp_path / "built.npz"), np.load(tmp_path / "reused.npz")
     np.testing.assert_array_equal(reused["rows"], built["rows"])
     np.testing.assert_array_equal(reused["distances"], built["distances"])
+
+
+def test_closing_a_milvus_lite_index_frees_its_file_for_other_processes(tmp_path):
+    """MilvusClient.close() leaves Milvus Lite's embedded server (and the file's lock) in this process;
+    closing the index stops it, so another process (serve.py after evaluate.py in a notebook, say) can
+    open the file, and a later connection here starts afresh."""
+    uri = str(tmp_path / "m.db")
+    gallery, fields = _gallery(n_per_category=20)
+    with MilvusIndex(uri, index_type="FLAT") as index:
+        name = index.build(gallery, fields, tag="t")
+    code = f"from visual_search.index.client import check_lite_file_free; check_lite_file_free({uri!r})"
+    other = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert other.returncode == 0, other.stderr[-1000:]
+    with MilvusIndex(uri, index_type="FLAT") as again:
+        assert again.attach(name) and again.search(gallery[:3], k=1).rows[:, 0].tolist() == [0, 1, 2]

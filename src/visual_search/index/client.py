@@ -137,22 +137,24 @@ class Connection:
             self.connect().close()
 
     def close(self) -> None:
-        """Close the connection (a Milvus Lite file can then be opened by another process)."""
+        """Close the connection, and for a Milvus Lite file the embedded server that pymilvus started for
+        it in this process (`MilvusClient.close` leaves it running, holding the file's lock, and its idle
+        gRPC channel is cut by the server's ping limit within minutes: a later connection in the same
+        process, such as compare.py's next job, then fails). Closing the server also waits for what Milvus
+        Lite builds in the background after a flush. The file can then be opened by another process."""
         if self._client is not None:
             self._client.close()
             self._client = None
+            if self.is_lite:
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self.uri)
 
     def reopen(self) -> None:
-        """Close the connection, and Milvus Lite's embedded server of the file with it, then connect again.
-        Closing the server waits for the work Milvus Lite does in the background after a flush (it builds
-        segment indexes and compacts there, so searches right after a flush can find segments still
-        unindexed and searched exactly); reopened, the file reads back exactly as a later process reads it.
-        """
+        """Close and connect again: a Milvus Lite file then reads back exactly as a later process reads it
+        (its background index builds done: searches right after a flush could otherwise find a segment
+        still unindexed, and search it exactly)."""
         self.close()
-        if self.is_lite:
-            from milvus_lite.server_manager import server_manager_instance
-
-            server_manager_instance.release_server(self.uri)
         self.connect()
 
     def retrying(self, what: str, call: Callable[[], T]) -> T:
