@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 RESULT_FILE = "comparison.json"
 # What the report shows of each approach (and what a job keeps of its metrics), in order.
 COLUMNS = (
-    "approach", "weights", "status", "mAP", "mAP@10", "recall@10", "qps_single", "qps_batch",
+    "approach", "weights", "queries", "status", "mAP", "mAP@10", "recall@10", "qps_single", "qps_batch",
     "train_seconds", "dataset_id", "reason", "run_dir",
 )  # fmt: skip
 

@@ -47,7 +47,11 @@ def compare_job(cfg: DictConfig) -> dict[str, float]:
     approach is reported skipped) nor for a failure (reported failed, with its traceback in the log)."""
     runtime = HydraConfig.get().runtime
     experiment = runtime.choices.get("experiment") or str(cfg.approach)
-    outcome: dict[str, object] = {"approach": str(cfg.approach), "experiment": experiment}
+    outcome: dict[str, object] = {
+        "approach": str(cfg.approach),
+        "experiment": experiment,
+        "queries": cfg.queries,
+    }
     try:
         metrics = run_approach(cfg, experiment)
         outcome |= {"status": "done", **{k: v for k, v in metrics.items() if k in COLUMNS}}
