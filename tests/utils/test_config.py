@@ -43,8 +43,9 @@ def targets(node, found: list[str]) -> list[str]:
             elif not OmegaConf.is_interpolation(node, key):
                 targets(node._get_node(key), found)
     elif isinstance(node, ListConfig):
-        for item in node:
-            targets(item, found)
+        for index in range(len(node)):
+            if not OmegaConf.is_interpolation(node, index):
+                targets(node._get_node(index), found)
     return found
 
 
