@@ -33,11 +33,11 @@ KEY_BYTES = 16
 
 
 def encoder_fingerprint(encoder: torch.nn.Module) -> str:
-    """A digest of the encoder's class, output size, normalisation, inference precision and every tensor
-    of its state (weights, buffers)."""
+    """A digest of the encoder's class, output size, normalisation, inference precision and runtime, and
+    every tensor of its state (weights, buffers)."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(type(encoder).__qualname__.encode())
-    settings = [getattr(encoder, name, None) for name in ("embed_dim", "normalize", "precision")]
+    settings = [getattr(encoder, name, None) for name in ("embed_dim", "normalize", "precision", "runtime")]
     digest.update(repr(settings).encode())
     for name, tensor in encoder.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()

@@ -100,6 +100,12 @@ class Embedder:
         self.encoder = encoder
         self.cropper = cropper or Cropper()
         self.settings = settings or EmbeddingSettings()
+        runtime = getattr(encoder, "runtime", "torch")
+        if self.settings.devices > 1 and runtime != "torch":
+            raise UserError(
+                f"embedding.devices={self.settings.devices} embeds with torch in every process: "
+                f"set inference.runtime=torch (not {runtime}) or embedding.devices=1"
+            )
         self.batch_size, self.num_workers = batch_size, num_workers
         self.transform = eval_transform(encoder.preprocess)
 

@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from visual_search.encode.base import Encoder
 from visual_search.encode.checkpoint import load_finetuned
+from visual_search.encode.runtime import convert
 from visual_search.encode.weights import RANDOM
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ def build_encoder(
     encoder: DictConfig | Mapping, checkpoint: str | None = None, inference: Mapping | None = None
 ) -> Encoder:
     """The fine-tuned encoder of `checkpoint` when given (its own encoder config comes with it), else the
-    `encoder` config's; in eval mode, computing as `inference` says (precision, memory format).
+    `encoder` config's; in eval mode, computing as `inference` says (precision, memory format, and the
+    runtime: torch, or the network converted to OpenVINO or ONNX Runtime and cached in its `cache_dir`).
     Evaluation, training's final evaluation, serving and the benchmarks all build their encoder here."""
     model = load_finetuned(checkpoint) if checkpoint else instantiate(encoder)
     if model.weights == RANDOM:
@@ -28,5 +30,6 @@ def build_encoder(
             "not how the approach does; give encoder.weights= / encoder.pretrained= (a name or a file)",
             type(model).__name__,
         )
-    runtime = inference or {}
-    return model.set_runtime(runtime.get("precision", "fp32"), runtime.get("channels_last", False)).eval()
+    settings = inference or {}
+    model = model.set_runtime(settings.get("precision", "fp32"), settings.get("channels_last", False)).eval()
+    return convert(model, settings.get("runtime", "torch"), settings.get("cache_dir"))
