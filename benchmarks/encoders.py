@@ -66,7 +66,7 @@ def measure(
     gallery = gallery.sample(n=min(images, len(gallery)), random_state=0).sort_index()
     rounds = []
     for _ in range(repeats):
-        forward = encoder_throughput(encoder, cfg.datamodule.batch_size, batches)
+        forward = encoder_throughput(encoder, cfg.datamodule.batch_size, batches)["encoder_ips"]
         embedded = embedder.embed(gallery, "pipeline")
         rounds.append((forward, len(embedded.frame) / embedded.seconds))
     forward_ips, pipeline_ips = np.median(np.array(rounds), axis=0)

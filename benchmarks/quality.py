@@ -53,7 +53,7 @@ COLUMNS = [
     "mAP@10",
     "recall@10",
     "qps_single",
-    "qps_search",
+    "qps_search_batch",
 ]
 BASELINE_COLUMNS = ["baseline_raw_pixels/mAP", "baseline_color_histogram/mAP", "baseline_silhouette/mAP"]
 

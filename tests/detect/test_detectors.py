@@ -3,9 +3,12 @@ post-processing (score threshold, class allow-list, NMS)."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
 
 from visual_search.detect import build_detector
@@ -13,7 +16,11 @@ from visual_search.detect.base import Detections, NoDetector
 from visual_search.detect.crop import crop
 from visual_search.detect.foreground import ForegroundDetector
 from visual_search.detect.models import build_model, load_checkpoint, save_checkpoint
-from visual_search.detect.torchvision_detector import TorchvisionDetector, pretrained_detector
+from visual_search.detect.torchvision_detector import (
+    CompiledBackbone,
+    TorchvisionDetector,
+    pretrained_detector,
+)
 
 
 def scene(size: int = 96, noise: float = 4.0) -> Image.Image:
@@ -91,6 +98,25 @@ def test_random_init_detectors_run_offline(arch):
         assert (d.boxes[:, 2] <= 120 + 1e-3).all() and (d.scores >= 0).all()
 
 
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+@pytest.mark.parametrize("arch", ["ssdlite_efficientnet_lite0", "fasterrcnn"])
+def test_a_backbone_on_a_runtime_finds_the_same_boxes(arch, runtime, tmp_path):
+    torch.manual_seed(0)
+    options = {"weights": None, "num_classes": 2, "image_size": 64, "score_threshold": 0.0}
+    on_torch = pretrained_detector(arch, max_detections=5, **options)
+    converted = copy.deepcopy(on_torch).use_runtime(runtime, tmp_path, precision="fp32")
+    assert isinstance(converted.model.backbone, CompiledBackbone)
+    images = [scene(), scene(120).resize((120, 90))]  # Faster R-CNN: any input size
+    for expected, got in zip(on_torch.detect_batch(images), converted.detect_batch(images), strict=True):
+        assert len(expected) > 0
+        torch.testing.assert_close(got.boxes, expected.boxes, atol=0.05, rtol=1e-3)
+        torch.testing.assert_close(got.scores, expected.scores, atol=1e-3, rtol=1e-3)
+    cfg = {"_target_": f"{pretrained_detector.__module__}.pretrained_detector", "arch": arch, **options}
+    inference = {"runtime": runtime, "cache_dir": str(tmp_path), "precision": "fp32"}
+    built = build_detector(OmegaConf.create(cfg), inference=inference)
+    assert isinstance(built.model.backbone, CompiledBackbone)
+
+
 def test_coco_weights_load_from_a_local_file(tmp_path):
     coco = build_model("ssdlite", image_size=64)  # the COCO architecture (91 classes), random weights
     torch.save(coco.state_dict(), tmp_path / "ssdlite_coco.pth")
@@ -114,7 +140,5 @@ def test_checkpoint_round_trip_gives_the_same_detections(tmp_path):
 
 
 def test_build_detector_from_config():
-    from omegaconf import OmegaConf
-
     cfg = OmegaConf.create({"detector": {"_target_": "visual_search.detect.base.NoDetector", "name": "none"}})
     assert isinstance(build_detector(cfg.detector), NoDetector)

@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.index.test_milvus_index import _exact_top_k, _gallery
 from visual_search.errors import UserError
+from visual_search.index import milvus
 from visual_search.index.milvus import MilvusIndex
 from visual_search.index.schema import ENCODER_PROPERTY
 from visual_search.reduce.reduction import PCA
@@ -193,6 +194,25 @@ def test_a_collection_of_other_vectors_is_refused_with_a_hint(uri, name):
         index.build(gallery, fields, tag="t", encoder="clip weights=9999")
         assert count(index, name) == len(gallery)
         assert index.client.describe_index(name, "vector")["metric_type"] == "IP"
+
+
+def test_the_same_vectors_reuse_their_content_named_collection_whoever_made_them(tmp_path, caplog):
+    gallery, fields = _gallery(dim=32)
+    uri = str(tmp_path / "m.db")
+    with MilvusIndex(uri, index_type="FLAT") as index:  # e.g. the same weights on torch, then OpenVINO
+        name = index.build(gallery, fields, tag="t", encoder="lite0 weights=1234 (torch)")
+        caplog.set_level(logging.INFO, logger="visual_search.index.milvus")
+        assert index.build(gallery, fields, tag="t", encoder="lite0 weights=5678 (openvino)") == name
+        assert f"reusing Milvus collection {name}" in caplog.text
+
+
+def test_a_large_lite_gallery_warns_that_search_will_dominate(tmp_path, caplog, monkeypatch):
+    gallery, fields = _gallery(dim=8)
+    monkeypatch.setattr(milvus, "LITE_LARGE_ROWS", len(gallery) - 1)  # not 10,000 rows in a test
+    with MilvusIndex(str(tmp_path / "m.db"), index_type="FLAT") as index:
+        index.build(gallery, fields, tag="t")
+    assert f"Milvus Lite searches every one of these {len(gallery)} rows" in caplog.text
+    assert "use index=milvus_server" in caplog.text
 
 
 def test_a_named_collection_reports_the_lists_it_was_built_with(tmp_path):

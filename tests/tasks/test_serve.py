@@ -43,6 +43,12 @@ CHROMIUM_FLAGS = [
 ]  # fmt: skip
 
 
+def histogram(metrics: str, name: str) -> dict[str, float]:
+    """The count and sum of a Prometheus histogram in /metrics text."""
+    values = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line.startswith(f"{name}_"))
+    return {key: float(values[f"{name}_{key}"]) for key in ("count", "sum")}
+
+
 def iou(a: list[float], b: list[float]) -> float:
     return float(box_iou(torch.tensor([a], dtype=torch.float32), torch.tensor([b], dtype=torch.float32)))
 
@@ -525,6 +531,11 @@ def test_a_clip_run_with_a_detector_rebuilt_text_queries_and_crops(tmp_path):
         given = upload(base, png(photo), k=1, box="0,0,100,100").json()
         assert given["region"] == "user" and given["detector"] is None
         assert given["box"][:2] == [0, 0] and 100 <= given["box"][2] <= 120  # padded as the run pads
+        with ThreadPoolExecutor(8) as pool:  # detections are micro-batched like searches
+            bodies = list(pool.map(lambda _: upload(base, png(photo), k=1).json(), range(8)))
+        assert all(b["box"] == detected["box"] for b in bodies)
+        batches = histogram(httpx.get(f"{base}/metrics").text, "visual_search_detect_batch_size")
+        assert batches["sum"] == 8 + 1 and batches["count"] < batches["sum"]  # + the one detected above
     log = (tmp_path / "serve.log").read_text()
     assert "not found" in log and "indexing the gallery again" in log and "index: 100%" in log
     assert "does not reproduce" not in log  # the gallery was indexed (and its first item cropped) alike

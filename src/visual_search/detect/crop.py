@@ -137,9 +137,18 @@ class Cropper:
         """The detector's name; None without one."""
         return self.detector.name if self.detects else None
 
-    def __call__(self, image: Image.Image, user_box: B.BoxLike | None = None, detect: bool = True) -> Crop:
-        """The region of `image` to embed (`detect=False`: no detection, only the user's box)."""
-        found = self.detector.detect(image) if detect and user_box is None else Detections()
+    def __call__(
+        self,
+        image: Image.Image,
+        user_box: B.BoxLike | None = None,
+        detect: bool = True,
+        detections: Detections | None = None,
+    ) -> Crop:
+        """The region of `image` to embed (`detect=False`: no detection, only the user's box; given
+        `detections`, those instead of detecting)."""
+        if detections is None:
+            detections = self.detector.detect(image) if detect and user_box is None else Detections()
+        found = detections if user_box is None else Detections()
         s = self.settings
         return crop(image, found, s.policy, s.padding, user_box, s.square)[0]
 

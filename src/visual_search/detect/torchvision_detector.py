@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from PIL import Image
-from torch import nn
+from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.ops import batched_nms, nms
 from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
 
 from visual_search.detect.base import Detections, Detector
 from visual_search.detect.models import build_model, coco_category_names
+from visual_search.encode.base import resolve_precision
+from visual_search.encode.runtime import Runner, as_tensor, check_runtime, compiled
 
 
 class TorchvisionDetector(Detector):
@@ -54,6 +58,30 @@ class TorchvisionDetector(Detector):
     def detect(self, image: Image.Image) -> Detections:
         return self.detect_batch([image])[0]
 
+    def use_runtime(
+        self, runtime: str = "torch", cache_dir: str | Path | None = None, precision: str = "fp32"
+    ) -> TorchvisionDetector:
+        """Run the model's backbone (most of its work) on `runtime`, converted once into `cache_dir`;
+        anchors, heads and post-processing stay on torch. Unconvertible: torch, with one warning."""
+        check_runtime(runtime, cache_dir)
+        if runtime == "torch" or isinstance(self.model.backbone, CompiledBackbone):
+            return self
+        backbone = self.model.backbone
+        fixed = getattr(self.model.transform, "fixed_size", None)  # SSD: one input size
+        height, width = fixed or (self.model.transform.min_size[0],) * 2
+        example = torch.zeros(1, 3, height, width)
+        dynamic = (0,) if fixed else (0, 2, 3)
+        with torch.no_grad():
+            names = list(backbone(example).keys())
+        assert cache_dir is not None
+        run = compiled(
+            FeatureMaps(backbone), example, runtime, cache_dir, resolve_precision(precision),
+            f"{self.name}-backbone", dynamic,
+        )  # fmt: skip
+        if run is not None:
+            self.model.backbone = CompiledBackbone(run, names, getattr(backbone, "out_channels", None))
+        return self
+
     def postprocess(self, output: dict[str, torch.Tensor]) -> Detections:
         """Threshold, allow-list, NMS and cap one image's raw model output (boxes in image pixels)."""
         found = Detections(output["boxes"], output["scores"], output["labels"])
@@ -66,6 +94,29 @@ class TorchvisionDetector(Detector):
         else:
             kept = batched_nms(found.boxes, found.scores, found.labels, self.nms_iou)
         return found.keep(kept[: self.max_detections])
+
+
+class FeatureMaps(nn.Module):
+    """A detection backbone with its feature maps as a tuple (what converters export)."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        return tuple(self.backbone(images).values())
+
+
+class CompiledBackbone(nn.Module):
+    """A detection backbone on a compiled network: the same named feature maps as the torch one."""
+
+    def __init__(self, run: Runner, names: list[str], out_channels: int | None) -> None:
+        super().__init__()
+        self.run, self.names, self.out_channels = run, names, out_channels
+
+    def forward(self, images: Tensor) -> OrderedDict[str, Tensor]:
+        maps = self.run(images.float().contiguous().numpy())
+        return OrderedDict((name, as_tensor(m)) for name, m in zip(self.names, maps, strict=True))
 
 
 def set_nms_iou(model: nn.Module, iou: float) -> None:

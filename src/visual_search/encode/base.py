@@ -13,6 +13,15 @@ from visual_search.data.transforms import Preprocess
 PRECISIONS = ("fp32", "bf16", "auto")  # auto: bf16 where the CPU computes it natively, else fp32
 
 
+def resolve_precision(precision: str) -> str:
+    """fp32 or bf16 (`auto`: bf16 where the CPU has native bf16 instructions)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: expected one of {PRECISIONS}")
+    if precision == "auto":
+        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+    return precision
+
+
 class Encoder(torch.nn.Module, ABC):
     """Base class: maps preprocessed images (B,3,H,W float, normalised) to embeddings (B, embed_dim)."""
 
@@ -30,11 +39,7 @@ class Encoder(torch.nn.Module, ABC):
     def set_runtime(self, precision: str = "fp32", channels_last: bool = False) -> Encoder:
         """How `forward` computes: bf16 autocast or fp32 (`auto`: bf16 where the CPU has native bf16
         instructions), and the channels-last memory format (faster convolutions on CPU). Returns self."""
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision={precision!r}: expected one of {PRECISIONS}")
-        if precision == "auto":
-            precision = "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
-        self.precision = precision
+        self.precision = resolve_precision(precision)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         return self.to(memory_format=self.memory_format)
 
@@ -48,6 +53,18 @@ class Encoder(torch.nn.Module, ABC):
         with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             features = self.features(images)
         return self._maybe_normalize(features.float())
+
+    def tokenize(self, texts: list[str]) -> Tensor:
+        """Token ids (B, L) of `texts` for the text tower (encoders with one)."""
+        raise NotImplementedError(f"{type(self).__name__} has no text tower")
+
+    def encode_tokens(self, tokens: Tensor) -> Tensor:
+        """Text embeddings (B, embed_dim) of token ids, L2-normalised when `self.normalize`."""
+        raise NotImplementedError(f"{type(self).__name__} has no text tower")
+
+    def encode_text(self, texts: list[str]) -> Tensor:
+        """Text embeddings (B, embed_dim) in the image embedding space (encoders with a text tower)."""
+        return self.encode_tokens(self.tokenize(texts))
 
     def backbone(self) -> torch.nn.Module:
         """The image network whose blocks fine-tuning counts when it unfreezes the last N."""

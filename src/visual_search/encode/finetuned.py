@@ -50,9 +50,12 @@ class FineTunedEncoder(Encoder):
     def backbone(self) -> nn.Module:
         return self.encoder.backbone()
 
-    def encode_text(self, texts: list[str]) -> Tensor:
+    def tokenize(self, texts: list[str]) -> Tensor:
+        return self.encoder.tokenize(texts)
+
+    def encode_tokens(self, tokens: Tensor) -> Tensor:
         """Text embeddings from the base encoder's text tower."""
-        return self.encoder.encode_text(texts)
+        return self.encoder.encode_tokens(tokens)
 
     @property
     def can_classify(self) -> bool:

@@ -82,10 +82,13 @@ class OpenClipEncoder(Encoder):
         """Unnormalised image embeddings (`encode_image`)."""
         return self.model.encode_image(images)
 
-    def encode_text(self, texts: list[str]) -> Tensor:
+    def tokenize(self, texts: list[str]) -> Tensor:
+        """open_clip's token ids (B, context length), on the model's device."""
+        return self.tokenizer(texts).to(next(self.parameters()).device)
+
+    def encode_tokens(self, tokens: Tensor) -> Tensor:
         """Text embeddings (B, embed_dim) in the image embedding space, L2-normalised when `normalize`."""
-        device = next(self.parameters()).device
-        return self._maybe_normalize(self.model.encode_text(self.tokenizer(texts).to(device)))
+        return self._maybe_normalize(self.model.encode_text(tokens))
 
     @cached_property
     def tokenizer(self) -> Any:

@@ -1,9 +1,11 @@
-"""Inference runtimes for image encoders: the torch module as it is, or the same network converted once to
-OpenVINO or ONNX Runtime (several times faster at batch 1 on a CPU) and cached on disk, keyed by a digest
-of its weights, input size and precision. A network that fails to convert stays on torch, with one warning.
+"""Inference runtimes: a torch network as it is, or the same network converted once to OpenVINO or ONNX
+Runtime (several times faster at batch 1 on a CPU) and cached on disk, keyed by a digest of its weights,
+input shape and precision. A network that fails to convert stays on torch, with one warning.
 
-The converted encoder keeps everything but the image forward on its torch module: the text tower
-(`encode_text`), the category head (`classify`), the preprocessing and the weights' provenance."""
+`compiled` is the one converter (encoders' image and text towers here, detectors' backbones in
+`detect`); `convert` puts an encoder on a runtime. The converted encoder keeps on its torch module all
+but the networks: the tokenizer, the category head (`classify`), the preprocessing and the weights'
+provenance."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from visual_search.errors import UserError
 
 log = logging.getLogger(__name__)
 RUNTIMES = ("torch", "openvino", "onnxruntime")
+Runner = Callable[[np.ndarray], list[np.ndarray]]  # a compiled network: input array -> its output arrays
 
 
 class ImageForward(nn.Module):
@@ -38,44 +41,28 @@ class ImageForward(nn.Module):
         return self.encoder._maybe_normalize(self.encoder.features(images).float())
 
 
-def model_digest(encoder: Encoder, runtime: str, precision: str) -> str:
-    """What a converted model depends on: every tensor of the encoder, its class, input size, precision."""
+class TextForward(nn.Module):
+    """The encoder's text tower on token ids, in fp32."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return self.encoder.encode_tokens(tokens).float()
+
+
+def network_digest(module: nn.Module, runtime: str, precision: str, example: Tensor, tag: str = "") -> str:
+    """What a converted network depends on: every tensor of `module`, its class, the input's shape and
+    type, the runtime and precision, and `tag` (settings that are not tensors)."""
     digest = hashlib.blake2b(digest_size=10)
-    size = encoder.preprocess.input_size
-    digest.update(f"{type(encoder).__qualname__}:{runtime}:{precision}:{size}:{encoder.normalize}".encode())
-    for name, tensor in encoder.state_dict().items():
+    shape = f"{tuple(example.shape)}:{example.dtype}"
+    digest.update(f"{type(module).__qualname__}:{runtime}:{precision}:{shape}:{tag}".encode())
+    for name, tensor in module.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-class ConvertedEncoder(Encoder):
-    """`encoder` whose image forward runs on a converted network (`run`: batch of images -> embeddings)."""
-
-    def __init__(self, encoder: Encoder, runtime: str, run: object) -> None:
-        super().__init__(encoder.preprocess, encoder.embed_dim, encoder.normalize)
-        self.encoder, self.runtime, self._run = encoder, runtime, run
-        self.precision, self.weights = encoder.precision, encoder.weights
-        self.has_text_tower = encoder.has_text_tower
-
-    def features(self, images: Tensor) -> Tensor:
-        raise NotImplementedError("a converted encoder computes whole embeddings (forward)")
-
-    def forward(self, images: Tensor) -> Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self._run(images.float().contiguous().numpy())))
-
-    def backbone(self) -> nn.Module:
-        return self.encoder.backbone()
-
-    def encode_text(self, texts: list[str]) -> Tensor:
-        return self.encoder.encode_text(texts)
-
-    def __getattr__(self, name: str) -> object:  # the category head and class names of a fine-tuned one
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("encoder"), name)
 
 
 @contextmanager
@@ -106,20 +93,24 @@ def root_logger_kept() -> Iterator[None]:
         root.handlers[:] = handlers
 
 
-def openvino_runner(encoder: Encoder, path: Path, precision: str) -> object:
-    """The encoder as a compiled OpenVINO model (converted and saved to `path` once)."""
+def dynamic_shape(example: Tensor, dynamic: tuple[int, ...]) -> list[int]:
+    """The input shape with the `dynamic` dimensions left free (-1)."""
+    return [-1 if i in dynamic else n for i, n in enumerate(example.shape)]
+
+
+def openvino_runner(
+    module: nn.Module, example: Tensor, dynamic: tuple[int, ...], path: Path, precision: str
+) -> Runner:
+    """`module` as a compiled OpenVINO model (converted and saved to `path` once)."""
     import openvino as ov
 
     core = ov.Core()
     if path.is_file():
         model = core.read_model(path)
     else:
-        size = encoder.preprocess.input_size
         with root_logger_kept():
             model = ov.convert_model(
-                ImageForward(encoder).eval(),
-                example_input=torch.zeros(1, 3, size, size),
-                input=[ov.PartialShape([-1, 3, size, size])],
+                module, example_input=example, input=[ov.PartialShape(dynamic_shape(example, dynamic))]
             )
         with written_atomically(path) as partial:
             ov.save_model(model, partial)
@@ -129,58 +120,132 @@ def openvino_runner(encoder: Encoder, path: Path, precision: str) -> object:
         model, "CPU", {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
     )
     request = compiled.create_infer_request()
-    return lambda images: request.infer({0: images})[compiled.output(0)]
+    outputs = compiled.outputs
+
+    def run(inputs: np.ndarray) -> list[np.ndarray]:
+        results = request.infer({0: inputs})
+        return [results[output] for output in outputs]
+
+    return run
 
 
-def onnxruntime_runner(encoder: Encoder, path: Path, precision: str) -> object:
-    """The encoder as an ONNX Runtime session (exported to `path` once)."""
+def onnxruntime_runner(
+    module: nn.Module, example: Tensor, dynamic: tuple[int, ...], path: Path, precision: str
+) -> Runner:
+    """`module` as an ONNX Runtime session (exported to `path` once; fp32)."""
     import onnxruntime as ort
 
     if not path.is_file():
-        size = encoder.preprocess.input_size
-        with written_atomically(path) as partial:
+        # with gradients on, attention layers trace as plain operators (their inference fast path has no
+        # ONNX export)
+        with written_atomically(path) as partial, torch.enable_grad():
             torch.onnx.export(
-                ImageForward(encoder).eval(),
-                (torch.zeros(1, 3, size, size),),
+                module,
+                (example,),
                 str(partial),
-                input_names=["images"],
-                output_names=["embeddings"],
-                dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},
+                input_names=["input"],
+                dynamic_axes={"input": {i: f"d{i}" for i in dynamic}},
                 dynamo=False,
             )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return lambda images: session.run(None, {"images": images})[0]
+    return lambda inputs: session.run(None, {"input": inputs})
 
 
-def convert(encoder: Encoder, runtime: str, cache_dir: str | Path | None) -> Encoder:
-    """`encoder` on `runtime` (torch: as it is), converted once into `cache_dir`; on a conversion error,
-    `encoder` itself, with one warning."""
-    if runtime not in RUNTIMES:
-        raise UserError(f"inference.runtime={runtime!r}; choose one of {', '.join(RUNTIMES)}")
-    if runtime == "torch":
-        return encoder
-    if cache_dir is None:
-        raise UserError(
-            f"inference.runtime={runtime} needs inference.cache_dir (where converted models live)"
-        )
+def compiled(
+    module: nn.Module,
+    example: Tensor,
+    runtime: str,
+    cache_dir: str | Path,
+    precision: str,
+    name: str,
+    dynamic: tuple[int, ...] = (0,),
+    tag: str = "",
+) -> Runner | None:
+    """`module` (eval mode) compiled for `runtime` (openvino or onnxruntime) on inputs like `example`
+    whose `dynamic` dimensions may vary, converted once into `cache_dir` (file named by `name` and a
+    digest); None, with one warning naming `name`, when it cannot be converted."""
+    module = module.eval()
     suffix = "xml" if runtime == "openvino" else "onnx"
-    path = (
-        Path(cache_dir)
-        / f"{type(encoder).__name__}-{model_digest(encoder, runtime, encoder.precision)}.{suffix}"
-    )
+    path = Path(cache_dir) / f"{name}-{network_digest(module, runtime, precision, example, tag)}.{suffix}"
     reused = path.is_file()
     try:
         with torch.inference_mode(False), torch.no_grad():
             run = (openvino_runner if runtime == "openvino" else onnxruntime_runner)(
-                encoder, path, encoder.precision
+                module, example, dynamic, path, precision
             )
     except Exception as error:  # any converter failure: the torch module still works
         log.warning(
             "cannot run %s on %s (%s: %s); running it on torch",
-            type(encoder).__name__, runtime, type(error).__name__, " ".join(str(error).split())[:200],
+            name, runtime, type(error).__name__, " ".join(str(error).split())[:200],
         )  # fmt: skip
+        return None
+    log.info("%s on %s (%s %s)", name, runtime, "reused" if reused else "converted to", path)
+    return run
+
+
+def check_runtime(runtime: str, cache_dir: str | Path | None) -> None:
+    """A UserError for an unknown runtime, or a converting one without a cache folder."""
+    if runtime not in RUNTIMES:
+        raise UserError(f"inference.runtime={runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    if runtime != "torch" and cache_dir is None:
+        raise UserError(
+            f"inference.runtime={runtime} needs inference.cache_dir (where converted models live)"
+        )
+
+
+class ConvertedEncoder(Encoder):
+    """`encoder` whose image forward (and text tower, when `text` is given) runs on compiled networks."""
+
+    def __init__(self, encoder: Encoder, runtime: str, image: Runner, text: Runner | None = None) -> None:
+        super().__init__(encoder.preprocess, encoder.embed_dim, encoder.normalize)
+        self.encoder, self.runtime, self._image, self._text = encoder, runtime, image, text
+        self.precision, self.weights = encoder.precision, encoder.weights
+        self.has_text_tower = encoder.has_text_tower
+
+    def features(self, images: Tensor) -> Tensor:
+        raise NotImplementedError("a converted encoder computes whole embeddings (forward)")
+
+    def forward(self, images: Tensor) -> Tensor:
+        return as_tensor(self._image(images.float().contiguous().numpy())[0])
+
+    def backbone(self) -> nn.Module:
+        return self.encoder.backbone()
+
+    def tokenize(self, texts: list[str]) -> Tensor:
+        return self.encoder.tokenize(texts)
+
+    def encode_tokens(self, tokens: Tensor) -> Tensor:
+        if self._text is None:
+            return self.encoder.encode_tokens(tokens)
+        return as_tensor(self._text(tokens.contiguous().numpy())[0])
+
+    def __getattr__(self, name: str) -> object:  # the category head and class names of a fine-tuned one
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("encoder"), name)
+
+
+def as_tensor(array: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def convert(encoder: Encoder, runtime: str, cache_dir: str | Path | None) -> Encoder:
+    """`encoder` on `runtime` (torch: as it is): its image network, and its text tower when it has one,
+    converted once into `cache_dir`; on a conversion error, the torch network, with one warning."""
+    check_runtime(runtime, cache_dir)
+    if runtime == "torch":
         return encoder
-    log.info(
-        "%s on %s (%s %s)", type(encoder).__name__, runtime, "reused" if reused else "converted to", path
+    assert cache_dir is not None
+    name, size = type(encoder).__name__, encoder.preprocess.input_size
+    settings = (runtime, cache_dir, encoder.precision)
+    image = compiled(
+        ImageForward(encoder), torch.zeros(1, 3, size, size), *settings, name, tag=str(encoder.normalize)
     )
-    return ConvertedEncoder(encoder, runtime, run)
+    if image is None:
+        return encoder
+    text = None
+    if encoder.has_text_tower:
+        tokens = encoder.tokenize(["a photo"]).cpu()
+        text = compiled(TextForward(encoder), tokens, *settings, f"{name}-text", tag=str(encoder.normalize))
+    return ConvertedEncoder(encoder, runtime, image, text)

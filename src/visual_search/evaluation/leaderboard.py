@@ -17,7 +17,7 @@ from visual_search.errors import UserError
 # The columns leaderboard.md shows (regular expressions; the CSV keeps every column).
 KEY_COLUMNS = (
     "approach", "weights", "queries", "filter", "debug", "mAP", r"mAP@\d+", r"recall@\d+",
-    "qps_single", "qps_batch", "index", "time", "run_dir",
+    "qps_single", "qps_batch", "load_1m", "index", "time", "run_dir",
 )  # fmt: skip
 
 

@@ -27,9 +27,11 @@ EXPLAINED = (
     ("single_p50_ms", "latency of one end-to-end query, median"),
     ("single_p95_ms", "latency of one end-to-end query, 95th percentile"),
     ("qps_batch", "end to end, batched: the query set embedded and searched together"),
-    ("qps_search", "search only, batched"),
+    ("qps_search_batch", "search only, batched"),
+    ("qps_search", "search only, one query at a time"),
     ("search_p50_ms", "search only, one query, median"),
     ("encoder_ips", "encoder forward only, images per second"),
+    ("load_1m", "load average while timing (speed figures: median of rounds, range beside)"),
 )
 
 
@@ -39,7 +41,9 @@ def summary_lines(title: str, metrics: Mapping[str, float], k: int) -> list[str]
     for pattern, explanation in EXPLAINED:
         key = pattern.format(k=k)
         if key in metrics:
-            lines.append(f"  {key:<30} {metrics[key]:>10.4f}  {explanation.format(k=k)}")
+            low, high = metrics.get(f"{key}_min"), metrics.get(f"{key}_max")
+            span = f" ({low:.1f}-{high:.1f})" if low is not None and high is not None else ""
+            lines.append(f"  {key:<30} {metrics[key]:>10.4f}  {explanation.format(k=k)}{span}")
     lines += [f"  {key:<30} {value:>10.4f}" for key, value in metrics.items() if key.startswith("baseline_")]
     return lines
 

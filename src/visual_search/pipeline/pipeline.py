@@ -23,7 +23,7 @@ from torch import Tensor
 
 from visual_search.data.build import build_items
 from visual_search.data.items import ItemTable
-from visual_search.detect import Crop, Cropper, CropSettings, NoDetector, build_detector
+from visual_search.detect import Crop, Cropper, CropSettings, Detections, NoDetector, build_detector
 from visual_search.detect.boxes import BoxLike
 from visual_search.embed.cache import encoder_fingerprint
 from visual_search.embed.embedder import Embedded, Embedder, EmbeddingSettings
@@ -83,7 +83,11 @@ class Pipeline:
         items = items if items is not None else build_items(cfg)
         encoder = build_encoder(cfg.encoder, cfg.get("checkpoint"), cfg.get("inference"))
         detector_cfg = cfg.get("detector") or {}
-        detector = build_detector(detector_cfg, items.root) if "_target_" in detector_cfg else NoDetector()
+        detector = (
+            build_detector(detector_cfg, items.root, cfg.get("inference"))
+            if "_target_" in detector_cfg
+            else NoDetector()
+        )
         cropper = Cropper(detector, CropSettings(**cfg.get("crop", {})))
         batching = cfg.get("datamodule", {})
         embedder = Embedder(
@@ -194,10 +198,20 @@ class Pipeline:
         """The label value the classifier predicts for each query embedding."""
         return self.classifier.predict(embeddings, self.vectors(embeddings))
 
-    def crop(self, image: Image.Image, user_box: BoxLike | None = None, detect: bool = True) -> Crop:
+    def detect(self, images: Sequence[Image.Image]) -> list[Detections]:
+        """The objects the run's detector finds in each image, in one batch (none without a detector)."""
+        return self.cropper.detector.detect_batch(images)
+
+    def crop(
+        self,
+        image: Image.Image,
+        user_box: BoxLike | None = None,
+        detect: bool = True,
+        detections: Detections | None = None,
+    ) -> Crop:
         """The region of one query image to embed: the user's box, else (with `detect`) the detected
-        object, else the whole image; cropped as the run crops."""
-        return self.cropper(image, user_box, detect)
+        object (or the one `detections` selects), else the whole image; cropped as the run crops."""
+        return self.cropper(image, user_box, detect, detections)
 
     def preprocess(self, image: Image.Image) -> Tensor:
         """The encoder's input for an RGB image (resize, centre crop, normalise)."""

@@ -1,10 +1,12 @@
 """The FastAPI app: image and text search, item images, categories, health, Prometheus metrics, and the
-web page at /. Concurrent image searches are micro-batched; bad input gets a status code and one line."""
+web page at /. Concurrent image searches are micro-batched, and so are their detections, on one model
+thread; bad input gets a status code and one line."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from PIL import Image
 
+from visual_search.detect import Detections
 from visual_search.serving.batching import MicroBatcher
 from visual_search.serving.engine import Hits, ImageQuery, SearchEngine
 from visual_search.serving.http.errors import RequestError
@@ -46,15 +50,25 @@ def create_app(engine: SearchEngine, settings: Settings) -> FastAPI:
         metrics.batch_size.observe(len(queries))
         return engine.search_images(queries)
 
-    batcher = MicroBatcher(run_batch, settings.max_batch, settings.window_ms / 1000)
+    def detect_batch(images: list[Image.Image]) -> list[Detections]:
+        metrics.detect_batch_size.observe(len(images))
+        return engine.detect_images(images)
+
+    model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")  # all model work
+    window = settings.window_ms / 1000
+    batcher = MicroBatcher(run_batch, settings.max_batch, window, model_thread)
+    detections = MicroBatcher(detect_batch, settings.max_batch, window, model_thread)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await batcher.start()
+        await detections.start()
         try:
             yield
         finally:
+            await detections.stop()
             await batcher.stop()
+            model_thread.shutdown(wait=True)
             engine.close()
 
     app = FastAPIOffline(  # FastAPI whose /docs and /redoc load their scripts from this server, not a CDN
@@ -63,7 +77,7 @@ def create_app(engine: SearchEngine, settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.served = Served(
-        engine, settings, batcher, metrics, threading.BoundedSemaphore(settings.max_decodes)
+        engine, settings, batcher, detections, metrics, asyncio.Semaphore(settings.max_decodes)
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)

@@ -31,7 +31,15 @@ class Batched(Generic[Out]):
 class MicroBatcher(Generic[In, Out]):
     """Runs `fn(list of items) -> list of results` on batches of items submitted concurrently."""
 
-    def __init__(self, fn: Callable[[list[In]], list[Out]], max_batch: int = 16, window_s: float = 0.002):
+    def __init__(
+        self,
+        fn: Callable[[list[In]], list[Out]],
+        max_batch: int = 16,
+        window_s: float = 0.002,
+        model_thread: ThreadPoolExecutor | None = None,
+    ):
+        """`model_thread`: a one-thread executor shared with other batchers (so that all model work runs
+        on one thread, one batch after another); default: the batcher's own, shut down by `stop`."""
         if max_batch < 1:
             raise ValueError(f"max_batch={max_batch}: need at least 1")
         if window_s < 0:
@@ -39,7 +47,8 @@ class MicroBatcher(Generic[In, Out]):
         self.fn, self.max_batch, self.window_s = fn, max_batch, window_s
         self._queue: asyncio.Queue[tuple[In, asyncio.Future, float]] | None = None
         self._worker: asyncio.Task | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._owns_thread = model_thread is None
+        self._executor = model_thread or ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
 
     async def start(self) -> None:
         """Start the worker on the running event loop."""
@@ -54,7 +63,8 @@ class MicroBatcher(Generic[In, Out]):
             self._worker = None
         while self._queue is not None and not self._queue.empty():
             self._queue.get_nowait()[1].cancel()
-        self._executor.shutdown(wait=True)
+        if self._owns_thread:
+            self._executor.shutdown(wait=True)
 
     async def submit(self, item: In) -> Batched[Out]:
         """Queue `item` and wait for its result (exceptions of `fn` are raised here)."""

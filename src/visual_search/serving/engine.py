@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from PIL import Image
 from torch import Tensor
 
 from visual_search.data.images import ImageLoadError, load_rgb
+from visual_search.detect import Detections
 from visual_search.pipeline import Pipeline
 from visual_search.reduce.reduction import Identity
 from visual_search.serving.gallery import Gallery
@@ -122,6 +124,10 @@ class SearchEngine:
             Hits(rows[: q.k], dists[: q.k], sims[: q.k], category, embedded - start, searched - embedded)
             for q, category, (rows, dists, sims) in zip(queries, categories, found, strict=True)
         ]
+
+    def detect_images(self, images: list[Image.Image]) -> list[Detections]:
+        """The objects in a batch of query images (the run's detector, one batch)."""
+        return self.pipeline.detect(images)
 
     def search_text(self, text: str, k: int, category: str | None) -> Hits:
         """Search the gallery with a text query (encoders with a text tower only)."""

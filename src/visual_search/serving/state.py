@@ -1,14 +1,16 @@
 """What the app's routes serve with: the request limits and batching settings, the engine, the
-micro-batcher of image searches and the metrics (`app.state.served`, a FastAPI dependency)."""
+micro-batchers of image searches and detections and the metrics (`app.state.served`, a FastAPI dependency)."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from PIL import Image
 
+from visual_search.detect import Detections
 from visual_search.serving.batching import MicroBatcher
 from visual_search.serving.engine import Hits, ImageQuery, SearchEngine
 from visual_search.serving.http.metrics import ServerMetrics
@@ -31,14 +33,15 @@ class Settings:
 
 @dataclass(frozen=True)
 class Served:
-    """The engine, the settings, the micro-batcher of image searches, the metrics of one app, and the
-    permits of concurrent decodes (`settings.max_decodes`)."""
+    """The engine, the settings, the micro-batchers of image searches and of detections, the metrics of
+    one app, and the permits of queries prepared at once (`settings.max_decodes`)."""
 
     engine: SearchEngine
     settings: Settings
     batcher: MicroBatcher[ImageQuery, Hits]
+    detections: MicroBatcher[Image.Image, Detections]
     metrics: ServerMetrics
-    decodes: threading.BoundedSemaphore
+    decodes: asyncio.Semaphore
 
 
 def served(request: Request) -> Served:

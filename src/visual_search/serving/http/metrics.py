@@ -54,6 +54,12 @@ class ServerMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.detect_batch_size = Histogram(
+            "visual_search_detect_batch_size",
+            "Query images per detection micro-batch (one detector forward)",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
 
     def observe_stages(self, seconds: dict[str, float]) -> None:
         for stage, value in seconds.items():

@@ -6,9 +6,13 @@ import time
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
+from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from torch import Tensor
 
+from visual_search.detect import Crop, Detections
+from visual_search.pipeline import Pipeline
 from visual_search.serving.engine import Hits, ImageQuery
 from visual_search.serving.http.bodies import decode_base64, json_body
 from visual_search.serving.http.errors import Unprocessable, UnsupportedMediaType
@@ -55,22 +59,40 @@ def items_of(ctx: Served, hits: Hits) -> list[Item]:
     return [Item(**ctx.engine.gallery.hit(row, rank, d, s)) for rank, (row, d, s) in enumerate(rows, 1)]
 
 
-def prepare(ctx: Served, data: bytes, params: SearchParams, k: int, detect: bool) -> Prepared:
-    """Decode, crop (the user's box, or the detected object) and preprocess one query image, at most
-    `settings.max_decodes` at a time (the decoded pixels are what a large image costs)."""
-    with ctx.decodes:
+def decode(ctx: Served, data: bytes, params: SearchParams) -> tuple[Image.Image, list[float] | None]:
+    """The uploaded image and the user's box in its pixels (None: none drawn)."""
+    image = decode_image(data, ctx.settings.max_pixels, ctx.settings.max_aspect_ratio)
+    return image, resolve_box(params.box, *image.size).as_list() if params.box is not None else None
+
+
+def cut(
+    pipeline: Pipeline,
+    image: Image.Image,
+    user_box: list[float] | None,
+    detect: bool,
+    found: Detections | None,
+) -> tuple[Crop, Tensor, float]:
+    """The region to embed, its encoder input, and the seconds the preprocessing took."""
+    region = pipeline.crop(image, user_box, detect, found)
+    start = time.perf_counter()
+    return region, pipeline.preprocess(region.image), time.perf_counter() - start
+
+
+async def prepare(ctx: Served, data: bytes, params: SearchParams, k: int, detect: bool) -> Prepared:
+    """Decode, crop (the user's box, or the detected object: detections micro-batched on the model
+    thread) and preprocess one query image, at most `settings.max_decodes` at a time (the decoded pixels
+    are what a large image costs)."""
+    async with ctx.decodes:
         start = time.perf_counter()
-        image = decode_image(data, ctx.settings.max_pixels, ctx.settings.max_aspect_ratio)
+        image, user_box = await run_in_threadpool(decode, ctx, data, params)
         decoded = time.perf_counter()
-        user_box = resolve_box(params.box, *image.size).as_list() if params.box is not None else None
-        region = ctx.engine.pipeline.crop(image, user_box, detect)
-        cropped = time.perf_counter()
-        pixels = ctx.engine.pipeline.preprocess(region.image)
-    seconds = {
-        "decode": decoded - start,
-        "detect": cropped - decoded,
-        "preprocess": time.perf_counter() - cropped,
-    }
+        found = None
+        if detect and user_box is None:
+            found = (await ctx.detections.submit(image)).value
+        pipeline = ctx.engine.pipeline
+        region, pixels, preprocess_s = await run_in_threadpool(cut, pipeline, image, user_box, detect, found)
+        done = time.perf_counter()
+    seconds = {"decode": decoded - start, "detect": done - decoded - preprocess_s, "preprocess": preprocess_s}
     query = ImageQuery(pixels, k, category_of(ctx, params.category), params.filter == "predicted")
     box = None if region.source == "whole" else [float(v) for v in region.box]
     return Prepared(query, box, region.source, list(image.size), seconds)
@@ -116,7 +138,7 @@ async def search(request: Request, ctx: Context) -> SearchResponse:
     detect = has_detector if params.detector is None else params.detector
     if detect and not has_detector:
         raise Unprocessable("no detector configured: serve a run evaluated with one (detector=...)")
-    prepared = await run_in_threadpool(prepare, ctx, data, params, k, detect)
+    prepared = await prepare(ctx, data, params, k, detect)
     batched = await ctx.batcher.submit(prepared.query)
     hits = batched.value
     seconds = prepared.seconds | {"embed": hits.embed_s, "search": hits.search_s, "queue": batched.queue_s}
