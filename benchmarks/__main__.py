@@ -1,6 +1,6 @@
 """`python -m benchmarks`: every benchmark, side by side on this machine, in one Markdown report.
 
-    python -m benchmarks                       # encoders, search, serving, quality (about 45 min on 2 cores)
+    python -m benchmarks                       # runtimes, encoders, search, serving, quality (about 55 min)
     python -m benchmarks --skip quality serve  # the fast ones
     python -m benchmarks --only encoders --publish   # and write docs/benchmarks/encoders.md from the run
 
@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks"  # --publish: one page per benchmark, written from its run's report
 STEPS = {  # name: (title, command after `python`)
+    "runtimes": ("Inference runtimes: torch, OpenVINO, ONNX Runtime", ["-m", "benchmarks.runtimes"]),
     "encoders": ("Encoder speed: forward only vs the embedding pipeline", ["-m", "benchmarks.encoders"]),
     "search": (
         "Search speed: Milvus vs raw FAISS",

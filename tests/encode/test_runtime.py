@@ -5,6 +5,9 @@ cannot be converted left on torch with one warning."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -108,3 +111,26 @@ def test_bad_runtime_settings_are_user_errors(timm_encoder, tmp_path):
         convert(timm_encoder, "tensorrt", tmp_path)
     with pytest.raises(UserError, match=r"needs inference\.cache_dir"):
         convert(timm_encoder, "openvino", None)
+
+
+def test_models_freed_in_any_order_leave_signal_handling_intact(tmp_path):
+    """OpenVINO's CPU plugin swaps the thread's alternate signal stack when it loads and swaps it back
+    when it unloads: with a Core per model, freeing two models in creation order left an unmapped stack,
+    and the next SIGCHLD killed the process (as it killed the test suite). Its own process: a crash
+    here must not take pytest with it."""
+    script = textwrap.dedent(f"""
+        import faulthandler, gc, signal, subprocess, sys
+        from visual_search.encode.runtime import ConvertedEncoder, convert
+        from visual_search.encode.timm_encoder import TimmEncoder
+        faulthandler.enable()  # an alternate signal stack, as pytest installs
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, as torch's DataLoader installs
+        first = convert(TimmEncoder(weights=None, input_size=32).eval(), "openvino", {str(tmp_path)!r})
+        second = convert(TimmEncoder(weights=None, input_size=48).eval(), "openvino", {str(tmp_path)!r})
+        assert isinstance(first, ConvertedEncoder) and isinstance(second, ConvertedEncoder)
+        del first; gc.collect()
+        del second; gc.collect()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        print("survived")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-2000:]

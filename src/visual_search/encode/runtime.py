@@ -9,6 +9,7 @@ provenance."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -98,13 +99,24 @@ def dynamic_shape(example: Tensor, dynamic: tuple[int, ...]) -> list[int]:
     return [-1 if i in dynamic else n for i, n in enumerate(example.shape)]
 
 
+@functools.cache
+def openvino_core() -> object:
+    """The process's one OpenVINO Core. Its CPU plugin installs its own alternate signal stack on the
+    thread that loads it and puts back the previous one when it is unloaded: with a Core per model, freed
+    in any order, the thread was left with an unmapped signal stack, and the next signal it handled (a
+    child process exiting) killed the process with SIGSEGV."""
+    import openvino as ov
+
+    return ov.Core()
+
+
 def openvino_runner(
     module: nn.Module, example: Tensor, dynamic: tuple[int, ...], path: Path, precision: str
 ) -> Runner:
     """`module` as a compiled OpenVINO model (converted and saved to `path` once)."""
     import openvino as ov
 
-    core = ov.Core()
+    core = openvino_core()
     if path.is_file():
         model = core.read_model(path)
     else:
