@@ -355,7 +355,7 @@ def test_page_and_assets_use_no_external_resource(server):
 
 
 @contextmanager
-def web_page(base: str) -> Iterator[Page]:
+def web_page(base: str, viewport: dict[str, int] | None = None) -> Iterator[Page]:
     """The search page in headless Debian Chromium, loaded; on exit, no script error happened and no
     request left the server."""
     from playwright.sync_api import sync_playwright
@@ -365,7 +365,7 @@ def web_page(base: str) -> Iterator[Page]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page = browser.new_page(viewport=viewport or {"width": 1200, "height": 800})
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.on("request", lambda request: requested.append(request.url))
             page.goto(base)
@@ -381,18 +381,44 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian 
 
 
 @needs_chromium
-def test_browser_upload_draw_a_box_and_see_results(server, gallery, tmp_path):
+def test_browser_objects_box_more_like_this_and_the_url(server, gallery, tmp_path):
+    """As a shopper: a photo of two products shows each as a chip (both searched in one request; the
+    largest first), a tap switches the results with no request, a drawn box overrides, "more like this"
+    searches a result's stored vector, and the page URL reloads the same search."""
     left, right = two_categories(gallery)
     photo = tmp_path / "street.png"
     side_by_side(left["image"], right["image"]).save(photo)
     with web_page(server) as page:
-        assert "efficientnet_lite0_pretrained on synthetic: 36 items" in page.inner_text("#model")
-        assert page.locator("#text-form").is_hidden()  # no text tower
+        assert page.inner_text("#model") == "Search 36 products by photo"  # no index jargon for shoppers
+        assert page.locator("#about").is_hidden() and page.locator("#refine").is_hidden()  # no text tower
+        page.click("#about-toggle")
+        assert "efficientnet_lite0_pretrained" in page.inner_text("#about") and "IVF_FLAT" in page.inner_text(
+            "#about"
+        )
 
-        with page.expect_response(lambda r: r.url.endswith("/search")) as first:
+        with page.expect_response(lambda r: r.url.endswith("/search/objects")) as first:
             page.set_input_files("#file", str(photo))
-        assert first.value.status == 200
+        body = first.value.json()
+        assert first.value.status == 200 and len(body["objects"]) == 2 and body["detector"] == "foreground"
+        page.wait_for_function("document.querySelectorAll('#chips .chip').length === 2")
         page.wait_for_selector("#results .card")
+        shown = page.locator("#results .card .title").first.inner_text()
+        assert shown == body["objects"][0]["items"][0]["title"]
+        width = page.evaluate("document.querySelector('#preview').getBoundingClientRect().width")
+        assert width == 128  # the photo at its own resolution, not scaled up
+
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.locator("#chips .chip").nth(1).click()  # the other product: its results came with the photo
+        other = body["objects"][1]["items"][0]["title"]
+        page.wait_for_function(
+            "t => document.querySelector('#results .card .title').textContent === t", arg=other
+        )
+        assert not [url for url in requests if "/search" in url]
+        assert {body["objects"][0]["items"][0]["id"], body["objects"][1]["items"][0]["id"]} == {
+            left["item_id"],
+            right["item_id"],
+        }
 
         # Drag from just right of the middle to beyond the bottom-right corner: the right product.
         preview = page.locator("#preview").bounding_box()
@@ -409,16 +435,14 @@ def test_browser_upload_draw_a_box_and_see_results(server, gallery, tmp_path):
         body = boxed.value.json()
         padded = 64 - 0.1 * 64 - 1  # the right half, grown by the run's crop.padding
         assert body["box"] is not None and body["box"][0] >= padded
-        assert body["items"][0]["id"] == right["item_id"]
+        assert body["items"][0]["id"] == right["item_id"] and body["upload"]
         page.wait_for_function(
             "title => document.querySelector('#results .card .title')?.textContent === title",
             arg=right["title"],
         )
-        cards = page.locator("#results .card")
-        assert cards.count() == 12
-        assert page.locator("#box").is_visible()
-        first_card = cards.first.inner_text()
-        assert right["title"] in first_card and f"{body['items'][0]['score']:.3f}" in first_card
+        assert page.locator("#results .card").count() == 12 and page.locator("#box").is_visible()
+        first_card = page.locator("#results .card").first
+        assert first_card.locator(".title").get_attribute("title") == right["title"]  # in full on hover
         loaded = "[...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth)"
         page.wait_for_function(loaded)
         screenshot = tmp_path / "serve_page.png"
@@ -432,9 +456,32 @@ def test_browser_upload_draw_a_box_and_see_results(server, gallery, tmp_path):
         assert {i["category_id"] for i in narrowed.value.json()["items"]} == {category}
         page.wait_for_function("document.querySelectorAll('#results .card').length === 9")
         assert set(page.locator("#results .card .category").all_inner_texts()) == {right["category"]}
+        expected = [i["id"] for i in narrowed.value.json()["items"]]
 
-        # Drop another photo on the page: a new search of the whole image, the box gone.
-        page.select_option("#category", "")
+        # The URL holds the query: a new page at it searches the same upload, box and category again.
+        shared = page.url
+        assert f"upload={body['upload']}" in shared and "box=" in shared and f"category={category}" in shared
+        page.goto("about:blank")
+        with page.expect_response(lambda r: r.url.endswith("/search")) as reloaded:
+            page.goto(shared)
+        assert [i["id"] for i in reloaded.value.json()["items"]] == expected
+        page.wait_for_function("document.querySelectorAll('#results .card').length === 9")
+        assert page.input_value("#category") == category and page.locator("#box").is_visible()
+
+        # More like this: the first result's stored vector, the item itself left out.
+        with page.expect_response(lambda r: r.url.endswith("/search")):
+            page.select_option("#category", "")
+        liked = page.locator("#results .card").first
+        liked_title = liked.locator(".title").inner_text()
+        with page.expect_response(lambda r: "/similar" in r.url) as similar:
+            liked.locator(".like").click()
+        assert similar.value.status == 200
+        items = similar.value.json()["items"]
+        assert len(items) == 12 and liked_title not in [i["title"] for i in items]
+        assert "item=" in page.url
+        page.wait_for_function("document.querySelector('#status').textContent.includes('more like this')")
+
+        # Drop another photo on the page: its one object searched, the left product first.
         dropped = page.evaluate_handle(
             """([b64, name]) => {
                 const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -445,13 +492,28 @@ def test_browser_upload_draw_a_box_and_see_results(server, gallery, tmp_path):
             [base64.b64encode(Path(left["image"]).read_bytes()).decode(), "left.jpg"],
         )
         with page.expect_response(
-            lambda r: r.url.endswith("/search") and r.json()["image_size"] == [64, 64]
+            lambda r: r.url.endswith("/search/objects") and r.json()["image_size"] == [64, 64]
         ) as after_drop:
             page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
-        body = after_drop.value.json()
-        assert body["box"] is None and body["items"][0]["id"] == left["item_id"]
-        assert page.locator("#box").is_hidden()
+        assert after_drop.value.json()["objects"][0]["items"][0]["id"] == left["item_id"]
     assert Image.open(screenshot).width == 1200
+
+
+@needs_chromium
+def test_the_page_holds_at_phone_width(server, gallery, tmp_path):
+    left, right = two_categories(gallery)
+    photo = tmp_path / "street.png"
+    side_by_side(left["image"], right["image"]).save(photo)
+    with web_page(server, viewport={"width": 390, "height": 844}) as page:
+        with page.expect_response(lambda r: r.url.endswith("/search/objects")):
+            page.set_input_files("#file", str(photo))
+        page.wait_for_selector("#results .card")
+        page.click("#about-toggle")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows sideways
+        for selector in ("#model", "#about", "#results .card", "#chips .chip"):
+            box = page.locator(selector).first.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
+        page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
 
 
 # ---- start-up --------------------------------------------------------------------------------------

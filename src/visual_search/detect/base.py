@@ -46,6 +46,13 @@ class Detector(ABC):
     """Finds objects in RGB images. `detect_batch` may be overridden to batch the work."""
 
     name: str = "detector"
+    class_names: list[str] | None = None  # class_names[label]: the name of a label (None: unnamed)
+
+    def label_name(self, label: int) -> str | None:
+        """The class name of `label`, None when the detector names none (or only "object")."""
+        names = self.class_names or []
+        name = names[label] if 0 <= label < len(names) else None
+        return None if name in (None, "object", "background", "__background__") else name
 
     @abstractmethod
     def detect(self, image: Image.Image) -> Detections:

@@ -13,13 +13,15 @@ from visual_search.detect.torchvision_detector import TorchvisionDetector
 
 
 def build_detector(
-    cfg: DictConfig, dataset_root: Path | None = None, inference: Mapping | None = None
-) -> Detector:
+    cfg: DictConfig, dataset_root: Path | None = None, inference: Mapping | None = None, train: bool = True
+) -> Detector | None:
     """Instantiate a detector config. A detector trained here (a config with a `data` block) is trained
-    on first use and cached; it trains on `dataset_root`'s scenes unless its `data` names other boxes.
-    A network detector runs its backbone on `inference.runtime` (as the encoder does)."""
+    on first use and cached (`train=False`: None when none is cached); it trains on `dataset_root`'s
+    scenes unless its `data` names other boxes. A network detector runs its backbone on
+    `inference.runtime` (as the encoder does)."""
     if "data" in cfg:
-        detector = instantiate(cfg, dataset_root=str(dataset_root) if dataset_root is not None else None)
+        root = str(dataset_root) if dataset_root is not None else None
+        detector = instantiate(cfg, dataset_root=root, train=train)
     else:
         detector = instantiate(cfg)
     if isinstance(detector, TorchvisionDetector) and inference:

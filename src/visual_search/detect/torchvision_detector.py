@@ -46,6 +46,7 @@ class TorchvisionDetector(Detector):
         self.class_agnostic_nms = class_agnostic_nms
         self.max_detections = max_detections
         set_nms_iou(self.model, nms_iou)
+        self.class_names = list(class_names) if class_names is not None else None
         self.allowed = None if classes is None else torch.tensor(label_ids(classes, class_names))
 
     @torch.inference_mode()

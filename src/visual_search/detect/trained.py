@@ -143,6 +143,13 @@ def train(
     return metrics
 
 
+def cache_folder(
+    annotations: BoxAnnotations, model: Mapping[str, Any], training: Mapping[str, Any], cache_dir: str | Path
+) -> Path:
+    """Where the detector trained with these settings on these annotations is cached."""
+    return Path(cache_dir) / f"{model['arch']}-{cache_key(model, training, annotations)}"
+
+
 def ensure_trained(
     annotations: BoxAnnotations,
     model: Mapping[str, Any],
@@ -151,7 +158,7 @@ def ensure_trained(
     retrain: bool = False,
 ) -> Path:
     """The cached detector for these settings and annotations, trained first if missing (or `retrain`)."""
-    target = Path(cache_dir) / f"{model['arch']}-{cache_key(model, training, annotations)}"
+    target = cache_folder(annotations, model, training, cache_dir)
     if (target / CHECKPOINT).is_file() and not retrain:
         log.info("reusing the trained detector in %s", target)
         return target / CHECKPOINT
@@ -184,13 +191,18 @@ def trained_detector(
     retrain: bool = False,
     name: str = "trained",
     dataset_root: str | None = None,
-) -> TorchvisionDetector:
+    train: bool = True,
+) -> TorchvisionDetector | None:
     """The trained detector: `checkpoint` if given, else the cached one for these settings (trained on
-    first use, or again with `retrain`) on the boxes `data` names (see `read_annotations`). `detect`: the
-    `TorchvisionDetector` options."""
+    first use, or again with `retrain`; with `train=False`, None when none is cached) on the boxes `data`
+    names (see `read_annotations`). `detect`: the `TorchvisionDetector` options."""
     data, model, training, detect = (plain(v) for v in (data, model, training, detect))
     if checkpoint is None:
         annotations = read_annotations(data, dataset_root)
+        if not train:
+            checkpoint = cache_folder(annotations, model, training, cache_dir) / CHECKPOINT
+            if not checkpoint.is_file():
+                return None
         checkpoint = ensure_trained(annotations, model, training, cache_dir, retrain)
     elif not Path(checkpoint).is_file():
         raise UserError(f"detector.checkpoint={checkpoint}: no such file")

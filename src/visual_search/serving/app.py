@@ -26,6 +26,7 @@ from visual_search.serving.http.limits import BodySizeLimit
 from visual_search.serving.http.metrics import RequestMetrics, ServerMetrics
 from visual_search.serving.routes import browse, search
 from visual_search.serving.state import Served, Settings
+from visual_search.serving.uploads import Uploads
 
 STATIC = Path(__file__).parent / "static"
 __all__ = ["Settings", "create_app"]
@@ -77,7 +78,13 @@ def create_app(engine: SearchEngine, settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.served = Served(
-        engine, settings, batcher, detections, metrics, asyncio.Semaphore(settings.max_decodes)
+        engine,
+        settings,
+        batcher,
+        detections,
+        metrics,
+        asyncio.Semaphore(settings.max_decodes),
+        Uploads(settings.uploads_kept),
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)

@@ -11,15 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig
 from PIL import Image
 from torch import Tensor
 
 from visual_search.data.images import ImageLoadError, load_rgb
-from visual_search.detect import Detections
+from visual_search.detect import Detections, Detector, NoDetector
 from visual_search.pipeline import Pipeline
 from visual_search.reduce.reduction import Identity
 from visual_search.serving.gallery import Gallery
 from visual_search.serving.http.errors import Unprocessable
+from visual_search.serving.objects import page_detector
 from visual_search.serving.source import Served
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,8 @@ class ImageQuery:
     k: int
     category: str | None = None  # search only this label value
     predict_category: bool = False  # search only the predicted category
+    text: str | None = None  # refine with text ("in red"): models with a text tower
+    text_weight: float = 0.0  # the text's share of the combined query (see `combine`)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,16 @@ def scores(distances: np.ndarray, metric: str) -> np.ndarray:
     return 1.0 - distances / 2.0 if metric == "L2" else distances
 
 
+def combine(images: np.ndarray, texts: np.ndarray, weight: float) -> np.ndarray:
+    """Image + text queries: the unit vector along (1 - weight) * image + weight * text, each embedding
+    unit length first (0: the image alone, 1: the text alone)."""
+    return unit((1.0 - weight) * unit(images) + weight * unit(texts)).astype(np.float32)
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
 def open_collection(pipeline: Pipeline, collection: str | None) -> None:
     """Serve the run's `collection` as it is; index the gallery (embedded, with progress bars; an
     identical collection is reused) when it is gone or its reduction must be fitted again."""
@@ -69,12 +83,18 @@ class SearchEngine:
     """Embeds query images (in batches) or text and searches the gallery; all model work runs on the
     caller's thread, which the server keeps to one (the micro-batcher's model thread)."""
 
-    def __init__(self, pipeline: Pipeline, gallery: Gallery, info: dict[str, object]) -> None:
+    def __init__(
+        self, pipeline: Pipeline, gallery: Gallery, info: dict[str, object], objects: Detector | None = None
+    ) -> None:
         self.pipeline, self.gallery, self.info = pipeline, gallery, info
+        self.objects = objects or pipeline.cropper.detector  # what POST /detect finds
 
     @classmethod
-    def load(cls, served: Served, images_root: str | None = None) -> SearchEngine:
-        """The served run's pipeline, with its collection open, checked once (see `self_check`)."""
+    def load(
+        cls, served: Served, images_root: str | None = None, page: DictConfig | None = None
+    ) -> SearchEngine:
+        """The served run's pipeline, with its collection open, checked once (see `self_check`); the
+        page's objects found by the run's detector, or by `page.detector` (see `page_detector`)."""
         cfg = served.cfg
         pl.seed_everything(cfg.seed, verbose=False)  # random-init encoders come out as evaluate.py made them
         pipeline = Pipeline.from_config(cfg)
@@ -94,7 +114,9 @@ class SearchEngine:
             "classifier": pipeline.classifier.method,
             "detector": pipeline.cropper.name,
         }
-        engine = cls(pipeline, gallery, info)
+        objects = page_detector(page, pipeline.cropper.detector, items.root, cfg.get("inference"))
+        info["objects"] = None if isinstance(objects, NoDetector) else objects.name
+        engine = cls(pipeline, gallery, info, objects)
         engine.self_check()
         return engine
 
@@ -109,9 +131,15 @@ class SearchEngine:
 
     @torch.inference_mode()
     def search_images(self, queries: list[ImageQuery]) -> list[Hits]:
-        """One encoder forward and one index search for a batch of queries."""
+        """One encoder forward (and one text forward for those refined with text) and one index search
+        for a batch of queries."""
         start = time.perf_counter()
         embeddings = self.pipeline.encode(torch.stack([q.pixels for q in queries]))
+        refined = [i for i, q in enumerate(queries) if q.text]
+        if refined:
+            texts = self.pipeline.encode_text([queries[i].text for i in refined])
+            weights = np.array([[queries[i].text_weight] for i in refined], dtype=np.float32)
+            embeddings[refined] = combine(embeddings[refined], texts, weights)
         embedded = time.perf_counter()
         categories = [q.category for q in queries]
         asked = [i for i, q in enumerate(queries) if q.predict_category]
@@ -126,15 +154,32 @@ class SearchEngine:
         ]
 
     def detect_images(self, images: list[Image.Image]) -> list[Detections]:
-        """The objects in a batch of query images (the run's detector, one batch)."""
-        return self.pipeline.detect(images)
+        """The objects in a batch of query images, in one batch: the run's detector, or the page's."""
+        return self.objects.detect_batch(images)
 
-    def search_text(self, text: str, k: int, category: str | None) -> Hits:
-        """Search the gallery with a text query (encoders with a text tower only)."""
+    def check_text(self) -> None:
+        """Unprocessable when the model cannot embed text."""
         if not self.has_text_tower:
             raise Unprocessable(
                 f"this model ({self.info['approach']}) has no text tower: text search needs CLIP"
             )
+
+    def search_like(self, item_id: str, k: int, category: str | None) -> Hits:
+        """More like this: the items nearest the indexed vector of `item_id` (no image embedded), the
+        item itself left out."""
+        row = self.gallery.row_of(item_id)
+        start = time.perf_counter()
+        vector = self.pipeline.indexed.vectors[row : row + 1]
+        result = self.pipeline.index.search(vector, k + 1, [category])
+        similarity = scores(result.distances, self.pipeline.index.metric)[0]
+        keep = (result.rows[0] >= 0) & (result.rows[0] != row)
+        rows = result.rows[0][keep][:k].tolist()
+        distances, sims = result.distances[0][keep][:k].tolist(), similarity[keep][:k].tolist()
+        return Hits(rows, distances, sims, category, 0.0, time.perf_counter() - start)
+
+    def search_text(self, text: str, k: int, category: str | None) -> Hits:
+        """Search the gallery with a text query (encoders with a text tower only)."""
+        self.check_text()
         start = time.perf_counter()
         embedding = self.pipeline.encode_text([text])
         embedded = time.perf_counter()

@@ -46,6 +46,7 @@ class Gallery:
         if unknown:
             raise ValueError(f"{len(unknown)} indexed items are not in the dataset (e.g. {unknown[:3]})")
         self.row_ids, self.labels, self.root = row_ids, labels, root
+        self._rows = {item_id: row for row, item_id in enumerate(row_ids)}
         counts = Counter(labels)
         self.categories = sorted(
             (Category(label, names.get(label, label), counts[label]) for label in counts),
@@ -65,6 +66,13 @@ class Gallery:
             return self._by_name[value.casefold()]
         shown = ", ".join(f"{c.id} ({c.name})" for c in self.categories[:20])
         raise Unprocessable(f"unknown category {value!r}; categories: {shown}")
+
+    def row_of(self, item_id: str) -> int:
+        """The index row of an indexed item; NotFound otherwise."""
+        row = self._rows.get(item_id)
+        if row is None:
+            raise NotFound(f"unknown item {item_id!r}")
+        return row
 
     def category_name(self, label: str) -> str:
         return next((c.name for c in self.categories if c.id == label), label)

@@ -14,6 +14,7 @@ from visual_search.detect import Detections
 from visual_search.serving.batching import MicroBatcher
 from visual_search.serving.engine import Hits, ImageQuery, SearchEngine
 from visual_search.serving.http.metrics import ServerMetrics
+from visual_search.serving.uploads import Uploads
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,16 @@ class Settings:
     max_decodes: int = 2  # uploads decoded at once: what bounds the memory a burst of large images takes
     max_batch: int = 16
     window_ms: float = 2.0
+    text_weight: float = 0.3  # image + text queries: the text's share of the combined embedding
+    uploads_kept: int = 32  # recent uploads held for GET /uploads/{digest} (shareable page URLs)
+    max_objects: int = 8  # objects searched per POST /search/objects, largest first
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")  # Host headers served; "*": any
 
 
 @dataclass(frozen=True)
 class Served:
     """The engine, the settings, the micro-batchers of image searches and of detections, the metrics of
-    one app, and the permits of queries prepared at once (`settings.max_decodes`)."""
+    one app, the permits of queries prepared at once (`settings.max_decodes`) and the recent uploads."""
 
     engine: SearchEngine
     settings: Settings
@@ -42,6 +46,7 @@ class Served:
     detections: MicroBatcher[Image.Image, Detections]
     metrics: ServerMetrics
     decodes: asyncio.Semaphore
+    uploads: Uploads
 
 
 def served(request: Request) -> Served:

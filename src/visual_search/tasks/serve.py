@@ -31,6 +31,9 @@ def settings(cfg: DictConfig) -> Settings:
         max_decodes=cfg.limits.max_concurrent_decodes,
         max_batch=cfg.batching.max_batch,
         window_ms=cfg.batching.window_ms,
+        text_weight=cfg.text_weight,
+        uploads_kept=cfg.limits.uploads_kept,
+        max_objects=cfg.limits.max_objects,
         allowed_hosts=tuple(cfg.server.allowed_hosts or (cfg.server.host, "localhost", "127.0.0.1", "::1")),
     )
 
@@ -55,7 +58,7 @@ def serve(cfg: DictConfig) -> None:
     # our own check (413 above limits.max_pixels) answers those.
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-    engine = SearchEngine.load(served, cfg.images_root)
+    engine = SearchEngine.load(served, cfg.images_root, cfg.page)
     app = create_app(engine, limits)
     log.info("open http://%s:%d/ (API docs at /docs)", cfg.server.host, cfg.server.port)
     uvicorn.run(

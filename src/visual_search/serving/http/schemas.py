@@ -26,6 +26,14 @@ class SearchParams(BaseModel):
     detector: bool | None = Field(
         None, description="crop to the detected object (default: on when the model has a detector)"
     )
+    text: str | None = Field(
+        None,
+        max_length=1000,
+        description='refine the image with text, e.g. "in red" (models with a text tower)',
+    )
+    text_weight: float | None = Field(
+        None, ge=0, le=1, description="the text's share of the combined query (default: the server's)"
+    )
 
 
 class SearchJSON(SearchParams):
@@ -79,6 +87,42 @@ class SearchResponse(BaseModel):
     image_size: list[int] | None = None
     detector: str | None = None
     batch_size: int = 1
+    upload: str | None = Field(None, description="the uploaded image's digest: GET /uploads/{upload}")
+    text: str | None = Field(None, description="the text the image query was refined with")
+    timings: Timings
+
+
+class DetectedObject(BaseModel):
+    box: list[float] = Field(description="x0, y0, x1, y1 in pixels")
+    score: float
+    label: str | None = Field(None, description="the detector's class name, when it names classes")
+
+
+class DetectResponse(BaseModel):
+    """`POST /detect`: the objects in the image, largest first."""
+
+    objects: list[DetectedObject]
+    image_size: list[int]
+    detector: str | None = Field(None, description="what found them (None: no detector)")
+    upload: str | None = None
+    timings: Timings
+
+
+class ObjectResults(DetectedObject):
+    items: list[Item]
+    category: str | None = None
+    category_name: str | None = None
+
+
+class ObjectsResponse(BaseModel):
+    """`POST /search/objects`: every detected object (largest first) searched in one micro-batch; the
+    whole image when nothing is detected."""
+
+    objects: list[ObjectResults]
+    image_size: list[int]
+    detector: str | None = None
+    k: int
+    upload: str | None = None
     timings: Timings
 
 

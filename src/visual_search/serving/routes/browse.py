@@ -1,13 +1,17 @@
-"""Everything but search: item images, the categories, health, Prometheus metrics and the web page."""
+"""Everything but searching with a query: item images and more like them, recent uploads, the categories,
+health, Prometheus metrics and the web page."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from visual_search.serving.http.schemas import SearchResponse, Timings
+from visual_search.serving.routes.search import category_of, check_k, items_of
 from visual_search.serving.state import Context
 
 router = APIRouter()
@@ -18,6 +22,34 @@ STATIC = Path(__file__).parents[1] / "static"
 async def item_image(item_id: str, ctx: Context) -> FileResponse:
     path = ctx.engine.gallery.image_path(item_id)
     return FileResponse(path, headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get(
+    "/items/{item_id:path}/similar",
+    response_model=SearchResponse,
+    summary="More like this: the items nearest an item's indexed vector (nothing embedded)",
+)
+async def similar(
+    item_id: str, ctx: Context, k: int | None = None, category: str | None = None
+) -> SearchResponse:
+    start = time.perf_counter()
+    k = check_k(ctx, k)
+    hits = await ctx.batcher.run_on_model_thread(
+        ctx.engine.search_like, item_id, k, category_of(ctx, category)
+    )
+    return SearchResponse(
+        items=items_of(ctx, hits),
+        k=k,
+        category=hits.category,
+        category_name=ctx.engine.gallery.category_name(hits.category) if hits.category else None,
+        timings=Timings(search_ms=1000 * hits.search_s, total_ms=1000 * (time.perf_counter() - start)),
+    )
+
+
+@router.get("/uploads/{key}", summary="A query image uploaded lately (by the digest a search returned)")
+async def upload(key: str, ctx: Context) -> Response:
+    data, media_type = ctx.uploads.get(key)
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/categories", summary="The categories a search can be restricted to")
@@ -33,6 +65,7 @@ async def health(ctx: Context) -> dict[str, object]:
         **ctx.engine.info,
         "items": len(ctx.engine.gallery),
         "text_search": ctx.engine.has_text_tower,
+        "text_weight": settings.text_weight,
         "batching": {"max_batch": settings.max_batch, "window_ms": settings.window_ms},
         "limits": {"max_k": settings.max_k, "default_k": settings.default_k},
     }

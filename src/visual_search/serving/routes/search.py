@@ -1,7 +1,10 @@
-"""`POST /search` (an image, optionally a box, a category or the predicted one) and `POST /search/text`."""
+"""`POST /search` (an image, optionally a box, a category or the predicted one, text refining it),
+`POST /detect` (the objects in an image), `POST /search/objects` (each of them searched, in one batch) and
+`POST /search/text`."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -19,7 +22,11 @@ from visual_search.serving.http.errors import Unprocessable, UnsupportedMediaTyp
 from visual_search.serving.http.imaging import decode_image, resolve_box
 from visual_search.serving.http.schemas import (
     MULTIPART_SCHEMA,
+    DetectedObject,
+    DetectResponse,
     Item,
+    ObjectResults,
+    ObjectsResponse,
     SearchJSON,
     SearchParams,
     SearchResponse,
@@ -27,6 +34,7 @@ from visual_search.serving.http.schemas import (
     Timings,
     validated,
 )
+from visual_search.serving.objects import objects
 from visual_search.serving.state import Context, Served
 
 router = APIRouter()
@@ -93,9 +101,20 @@ async def prepare(ctx: Served, data: bytes, params: SearchParams, k: int, detect
         region, pixels, preprocess_s = await run_in_threadpool(cut, pipeline, image, user_box, detect, found)
         done = time.perf_counter()
     seconds = {"decode": decoded - start, "detect": done - decoded - preprocess_s, "preprocess": preprocess_s}
-    query = ImageQuery(pixels, k, category_of(ctx, params.category), params.filter == "predicted")
     box = None if region.source == "whole" else [float(v) for v in region.box]
-    return Prepared(query, box, region.source, list(image.size), seconds)
+    return Prepared(query_of(ctx, pixels, k, params), box, region.source, list(image.size), seconds)
+
+
+def query_of(ctx: Served, pixels: Tensor, k: int, params: SearchParams) -> ImageQuery:
+    """How to search with one prepared image: category, predicted category, text refinement."""
+    if params.category and params.filter == "predicted":
+        raise Unprocessable("give category=... or filter=predicted, not both")
+    text = params.text.strip() if params.text else None
+    if text:
+        ctx.engine.check_text()
+    weight = ctx.settings.text_weight if params.text_weight is None else params.text_weight
+    category = category_of(ctx, params.category)
+    return ImageQuery(pixels, k, category, params.filter == "predicted", text, weight)
 
 
 async def read_search(request: Request) -> tuple[bytes, SearchParams]:
@@ -114,26 +133,27 @@ async def read_search(request: Request) -> tuple[bytes, SearchParams]:
     raise UnsupportedMediaType("send multipart/form-data with an 'image' file, or JSON with a base64 'image'")
 
 
+IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": MULTIPART_SCHEMA},
+            "application/json": {"schema": SearchJSON.model_json_schema()},
+        },
+    }
+}
+
+
 @router.post(
     "/search",
     response_model=SearchResponse,
-    summary="Search with an image (multipart upload or base64 JSON)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {"schema": MULTIPART_SCHEMA},
-                "application/json": {"schema": SearchJSON.model_json_schema()},
-            },
-        }
-    },
+    summary="Search with an image (multipart upload or base64 JSON), optionally refined with text",
+    openapi_extra=IMAGE_BODY,
 )
 async def search(request: Request, ctx: Context) -> SearchResponse:
     start = time.perf_counter()
     data, params = await read_search(request)
     k = check_k(ctx, params.k)
-    if params.category and params.filter == "predicted":
-        raise Unprocessable("give category=... or filter=predicted, not both")
     has_detector = ctx.engine.detector is not None
     detect = has_detector if params.detector is None else params.detector
     if detect and not has_detector:
@@ -162,6 +182,92 @@ async def search(request: Request, ctx: Context) -> SearchResponse:
         image_size=prepared.image_size,
         detector=ctx.engine.detector if detect and params.box is None else None,
         batch_size=batched.batch_size,
+        upload=ctx.uploads.put(data),
+        text=prepared.query.text,
+        timings=timings,
+    )
+
+
+async def detected_objects(ctx: Served, data: bytes) -> tuple[Image.Image, list[dict], dict[str, float]]:
+    """The decoded upload, its objects (largest first; detection micro-batched) and the seconds taken."""
+    async with ctx.decodes:
+        start = time.perf_counter()
+        image = await run_in_threadpool(
+            decode_image, data, ctx.settings.max_pixels, ctx.settings.max_aspect_ratio
+        )
+        decoded = time.perf_counter()
+        found = (await ctx.detections.submit(image)).value if ctx.engine.info["objects"] else Detections()
+    seconds = {"decode": decoded - start, "detect": time.perf_counter() - decoded}
+    return image, objects(found, *image.size, ctx.engine.objects), seconds
+
+
+@router.post(
+    "/detect",
+    response_model=DetectResponse,
+    summary="The objects in an image, largest first (the served run's detector, or the page's)",
+    openapi_extra=IMAGE_BODY,
+)
+async def detect(request: Request, ctx: Context) -> DetectResponse:
+    start = time.perf_counter()
+    data, _ = await read_search(request)
+    image, found, seconds = await detected_objects(ctx, data)
+    ctx.metrics.observe_stages(seconds)
+    timings = Timings(
+        decode_ms=1000 * seconds["decode"],
+        detect_ms=1000 * seconds["detect"],
+        total_ms=1000 * (time.perf_counter() - start),
+    )
+    return DetectResponse(
+        objects=[DetectedObject(**o) for o in found],
+        image_size=list(image.size),
+        detector=ctx.engine.info["objects"],
+        upload=ctx.uploads.put(data),
+        timings=timings,
+    )
+
+
+@router.post(
+    "/search/objects",
+    response_model=ObjectsResponse,
+    summary="Detect every object in an image and search each, in one micro-batch",
+    openapi_extra=IMAGE_BODY,
+)
+async def search_objects(request: Request, ctx: Context) -> ObjectsResponse:
+    start = time.perf_counter()
+    data, params = await read_search(request)
+    k = check_k(ctx, params.k)
+    image, found, seconds = await detected_objects(ctx, data)
+    found = found[: ctx.settings.max_objects] or [
+        {"box": [0.0, 0.0, float(image.width), float(image.height)], "score": 1.0, "label": None}
+    ]
+    pipeline = ctx.engine.pipeline
+    cuts = [await run_in_threadpool(cut, pipeline, image, o["box"], False, None) for o in found]
+    queries = [query_of(ctx, pixels, k, params) for _, pixels, _ in cuts]
+    batched = await asyncio.gather(*(ctx.batcher.submit(q) for q in queries))  # one micro-batch
+    objects_found = []
+    for found_object, result in zip(found, batched, strict=True):
+        hits = result.value
+        name = ctx.engine.gallery.category_name(hits.category) if hits.category else None
+        objects_found.append(
+            ObjectResults(
+                **found_object, items=items_of(ctx, hits), category=hits.category, category_name=name
+            )
+        )
+    hits = batched[0].value
+    timings = Timings(
+        decode_ms=1000 * seconds["decode"],
+        detect_ms=1000 * seconds["detect"],
+        embed_ms=1000 * (sum(c[2] for c in cuts) + hits.embed_s),
+        search_ms=1000 * hits.search_s,
+        queue_ms=1000 * max(b.queue_s for b in batched),
+        total_ms=1000 * (time.perf_counter() - start),
+    )
+    return ObjectsResponse(
+        objects=objects_found,
+        image_size=list(image.size),
+        detector=ctx.engine.info["objects"],
+        k=k,
+        upload=ctx.uploads.put(data),
         timings=timings,
     )
 
