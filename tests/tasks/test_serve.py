@@ -228,9 +228,49 @@ def test_concurrent_searches_are_micro_batched_and_keep_their_own_results(server
     assert max(b["batch_size"] for b in bodies) > 1
 
 
-def test_text_search_needs_a_text_tower(server):
+def test_text_search_needs_a_text_tower(server, gallery):
     response = httpx.post(f"{server}/search/text", json={"text": "a red hat"})
     assert response.status_code == 422 and "no text tower" in response.json()["detail"]
+    refined = upload(server, Path(gallery["image"][0]).read_bytes(), text="in red")
+    assert refined.status_code == 422 and "no text tower" in refined.json()["detail"]
+
+
+def test_detect_finds_each_product_largest_first_and_objects_are_searched_together(server, gallery):
+    left, right = two_categories(gallery)
+    photo = side_by_side(left["image"], right["image"])
+    photo.paste(Image.open(right["image"]).convert("RGB").resize((32, 32)), (96, 32))  # a small third
+    found = httpx.post(f"{server}/detect", files={"image": ("p.png", png(photo))}).json()
+    boxes = [o["box"] for o in found["objects"]]
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
+    assert found["detector"] == "foreground" and len(boxes) == 3 and areas == sorted(areas, reverse=True)
+    assert iou(boxes[0], [0, 0, 64, 64]) > 0.5 or iou(boxes[0], [64, 0, 128, 64]) > 0.5
+    body = httpx.post(
+        f"{server}/search/objects", files={"image": ("p.png", png(photo))}, data={"k": 3}
+    ).json()
+    assert [o["box"] for o in body["objects"]] == boxes and all(len(o["items"]) == 3 for o in body["objects"])
+    assert {o["items"][0]["id"] for o in body["objects"][:2]} == {left["item_id"], right["item_id"]}
+    held = httpx.get(f"{server}/uploads/{body['upload']}")
+    assert (
+        held.status_code == 200 and held.content == png(photo) and held.headers["content-type"] == "image/png"
+    )
+    assert httpx.get(f"{server}/uploads/{'0' * 24}").status_code == 404
+
+
+def test_more_like_this_searches_an_items_stored_vector(server, gallery):
+    item = gallery.iloc[0]
+    body = httpx.get(f"{server}/items/{item['item_id']}/similar", params={"k": 5}).json()
+    scores = [i["score"] for i in body["items"]]
+    assert len(scores) == 5 and item["item_id"] not in [i["id"] for i in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+    by_image = upload(server, Path(item["image"]).read_bytes(), k=6).json()["items"]
+    assert [i["id"] for i in by_image[1:]] == [
+        i["id"] for i in body["items"]
+    ]  # its image finds itself, then these
+    category = str(item["category_id"])
+    within = httpx.get(f"{server}/items/{item['item_id']}/similar", params={"category": category}).json()
+    assert {i["category_id"] for i in within["items"]} == {category}
+    missing = httpx.get(f"{server}/items/nope/similar")
+    assert missing.status_code == 404 and missing.json()["detail"] == "unknown item 'nope'"
 
 
 # ---- bad input ---------------------------------------------------------------------------------------
@@ -583,6 +623,18 @@ def test_a_clip_run_with_a_detector_rebuilt_text_queries_and_crops(tmp_path):
                     page.press("#text", "Enter")
                 assert answered.value.status == 200
                 page.wait_for_function("document.querySelectorAll('#results .card').length === 12")
+                photo.save(tmp_path / "photo.png")  # image + text: refine the detected product "in red"
+                with page.expect_response(lambda r: r.url.endswith("/search/objects")) as objects:
+                    page.set_input_files("#file", str(tmp_path / "photo.png"))
+                assert objects.value.json()["detector"] == "foreground"
+                with page.expect_response(lambda r: r.url.endswith("/search")) as refined:
+                    page.fill("#refine-text", "in red")
+                    page.press("#refine-text", "Enter")
+                body = refined.value.json()
+                assert refined.value.status == 200 and body["text"] == "in red" and body["region"] == "user"
+                unrefined = objects.value.json()["objects"][0]["items"]
+                assert [i["score"] for i in body["items"]] != [i["score"] for i in unrefined][:10]
+                assert "text=in+red" in page.url
 
         detected = upload(base, png(photo), k=1).json()
         assert detected["detector"] == "foreground" and detected["region"] == "detected"
@@ -593,11 +645,13 @@ def test_a_clip_run_with_a_detector_rebuilt_text_queries_and_crops(tmp_path):
         given = upload(base, png(photo), k=1, box="0,0,100,100").json()
         assert given["region"] == "user" and given["detector"] is None
         assert given["box"][:2] == [0, 0] and 100 <= given["box"][2] <= 120  # padded as the run pads
+        name = "visual_search_detect_batch_size"
+        before = histogram(httpx.get(f"{base}/metrics").text, name)
         with ThreadPoolExecutor(8) as pool:  # detections are micro-batched like searches
             bodies = list(pool.map(lambda _: upload(base, png(photo), k=1).json(), range(8)))
         assert all(b["box"] == detected["box"] for b in bodies)
-        batches = histogram(httpx.get(f"{base}/metrics").text, "visual_search_detect_batch_size")
-        assert batches["sum"] == 8 + 1 and batches["count"] < batches["sum"]  # + the one detected above
+        after = histogram(httpx.get(f"{base}/metrics").text, name)
+        assert after["sum"] - before["sum"] == 8 and after["count"] - before["count"] < 8  # shared batches
     log = (tmp_path / "serve.log").read_text()
     assert "not found" in log and "indexing the gallery again" in log and "index: 100%" in log
     assert "does not reproduce" not in log  # the gallery was indexed (and its first item cropped) alike
