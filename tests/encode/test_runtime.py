@@ -49,12 +49,14 @@ def test_the_same_embeddings_at_any_batch_size(timm_encoder, runtime, tmp_path):
 
 def test_a_converted_model_is_reused_from_the_cache(timm_encoder, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="visual_search.encode.runtime")
-    convert(timm_encoder, "openvino", tmp_path)
+    images = torch.randn(3, 3, 96, 96)
+    first = embed(convert(timm_encoder, "openvino", tmp_path), images)
     (saved,) = tmp_path.glob("*.xml")
     written = saved.stat().st_mtime_ns
-    convert(timm_encoder, "openvino", tmp_path)
+    again = embed(convert(timm_encoder, "openvino", tmp_path), images)
     assert "converted to" in caplog.text and f"reused {saved}" in caplog.text
     assert saved.stat().st_mtime_ns == written
+    assert torch.equal(first, again)  # the file holds the weights as converted, not rounded to fp16
     with torch.no_grad():
         next(timm_encoder.parameters()).mul_(1.0)  # the same weights: the same file
     other = TimmEncoder(weights=None, input_size=96).eval()  # other weights: another model

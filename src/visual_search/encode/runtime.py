@@ -28,6 +28,7 @@ from visual_search.errors import UserError
 
 log = logging.getLogger(__name__)
 RUNTIMES = ("torch", "openvino", "onnxruntime")
+CACHE_FORMAT = 2  # 2: OpenVINO weights saved as converted (1 compressed them to fp16 on disk)
 Runner = Callable[[np.ndarray], list[np.ndarray]]  # a compiled network: input array -> its output arrays
 
 
@@ -58,7 +59,7 @@ def network_digest(module: nn.Module, runtime: str, precision: str, example: Ten
     type, the runtime and precision, and `tag` (settings that are not tensors)."""
     digest = hashlib.blake2b(digest_size=10)
     shape = f"{tuple(example.shape)}:{example.dtype}"
-    digest.update(f"{type(module).__qualname__}:{runtime}:{precision}:{shape}:{tag}".encode())
+    digest.update(f"{CACHE_FORMAT}:{type(module).__qualname__}:{runtime}:{precision}:{shape}:{tag}".encode())
     for name, tensor in module.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
@@ -117,16 +118,15 @@ def openvino_runner(
     import openvino as ov
 
     core = openvino_core()
-    if path.is_file():
-        model = core.read_model(path)
-    else:
+    if not path.is_file():
         with root_logger_kept():
-            model = ov.convert_model(
+            converted = ov.convert_model(
                 module, example_input=example, input=[ov.PartialShape(dynamic_shape(example, dynamic))]
             )
         with written_atomically(path) as partial:
-            ov.save_model(model, partial)
+            ov.save_model(converted, partial, compress_to_fp16=False)  # the weights as converted
             os.replace(partial.with_suffix(".bin"), path.with_suffix(".bin"))  # the weights, then the graph
+    model = core.read_model(path)  # the first process computes as every later one (the same file)
     hint = "bf16" if precision == "bf16" else "f32"
     compiled = core.compile_model(
         model, "CPU", {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from visual_search.data.images import ImageLoadError, load_rgb
 from visual_search.detect import Detections, Detector, NoDetector
+from visual_search.encode.runtime import ConvertedEncoder
 from visual_search.pipeline import Pipeline
 from visual_search.reduce.reduction import Identity
 from visual_search.serving.gallery import Gallery
@@ -101,13 +102,16 @@ class SearchEngine:
         open_collection(pipeline, served.collection)
         log.info("serving Milvus collection %s (%s)", pipeline.index.collection, pipeline.describe())
         items, indexed = pipeline.items, pipeline.indexed
+        converted = isinstance(pipeline.encoder, ConvertedEncoder)
+        network = pipeline.encoder.encoder if converted else pipeline.encoder  # what was trained
         root = Path(images_root).expanduser().resolve() if images_root else items.root
         gallery = Gallery(items.items, indexed.item_ids, indexed.labels, items.category_names, root)
         info = {
             "approach": pipeline.approach,
             "source": served.source,
             "dataset": items.name,
-            "encoder": type(pipeline.encoder).__name__,
+            "encoder": type(network).__name__,
+            "runtime": pipeline.encoder.runtime if network is not pipeline.encoder else "torch",
             "embed_dim": pipeline.encoder.embed_dim,
             "index": pipeline.describe(),
             "collection": pipeline.index.collection,

@@ -39,7 +39,7 @@ async function loadModel() {
   const by = health.text_search ? "by photo or by text" : "by photo";
   $("model").textContent = `Search ${health.items} products ${by}`;
   const about = {
-    model: health.approach, dataset: health.dataset, encoder: `${health.encoder}, ${health.embed_dim}-d`,
+    model: health.approach, dataset: health.dataset, encoder: `${health.encoder}, ${health.embed_dim}-d, on ${health.runtime}`,
     index: health.index, collection: health.collection, "category filter": health.classifier,
     detector: health.detector || "none", "objects on the photo": health.objects || "none",
   };
