@@ -601,7 +601,9 @@ def test_a_clip_run_with_a_detector_rebuilt_text_queries_and_crops(tmp_path):
     item = gallery_of(str(run_dir)).iloc[0]
     photo = Image.new("RGB", (240, 160), "white")  # the product small and off-centre
     photo.paste(Image.open(item["image"]).convert("RGB"), (150, 70))
-    with serve_process(tmp_path / "serve.log", f"run={run_dir}") as base:
+    # a wide window and room for 8 decodes at once: the detections of 8 concurrent uploads share batches
+    wide = ("batching.window_ms=100", "limits.max_concurrent_decodes=8")
+    with serve_process(tmp_path / "serve.log", f"run={run_dir}", *wide) as base:
         health = httpx.get(f"{base}/health").json()
         assert health["text_search"] is True and health["classifier"] == "zero_shot"
         assert health["detector"] == "foreground"
