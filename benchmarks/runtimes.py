@@ -72,7 +72,6 @@ def timed_rounds(fn: Callable[[], object], rounds: int, calls: int) -> list[floa
     return per_round
 
 
-@torch.inference_mode()
 def forward(encoders: list[str], rounds: int) -> pd.DataFrame:
     """ms per image of each encoder's forward on each runtime and batch size, and cosine to torch fp32."""
     rows = []
@@ -82,18 +81,26 @@ def forward(encoders: list[str], rounds: int) -> pd.DataFrame:
             cfg = config(*ENCODERS[name], *overrides)
             torch.manual_seed(0)  # the same random weights on every runtime
             built[runtime] = build_encoder(cfg.encoder, None, cfg.inference)
-        size = built["torch fp32"].preprocess.input_size
-        images = {batch: torch.randn(batch, 3, size, size) for batch in BATCHES}
-        reference = built["torch fp32"](images[BATCHES[-1]]).float()
-        for runtime, encoder in built.items():
-            out = encoder(images[BATCHES[-1]]).float()
-            cosine = torch.nn.functional.cosine_similarity(out, reference, dim=1).min().item()
-            for batch in BATCHES:
-                seconds = timed_rounds(partial(encoder, images[batch]), rounds, max(1, 32 // batch))
-                ms = spread([1000 * s / batch for s in seconds], "ms_per_image")
-                rows.append({"encoder": name, "runtime": runtime, "batch": batch, **ms, "cosine": cosine})
-                print(rows[-1], flush=True)
+        with torch.inference_mode():
+            rows += timed_forwards(name, built, rounds)
     return pd.DataFrame(rows)
+
+
+def timed_forwards(name: str, built: dict[str, torch.nn.Module], rounds: int) -> list[dict]:
+    """One encoder on each runtime (built outside inference mode, as the pipeline builds them)."""
+    rows = []
+    size = built["torch fp32"].preprocess.input_size
+    images = {batch: torch.randn(batch, 3, size, size) for batch in BATCHES}
+    reference = built["torch fp32"](images[BATCHES[-1]]).float()
+    for runtime, encoder in built.items():
+        out = encoder(images[BATCHES[-1]]).float()
+        cosine = torch.nn.functional.cosine_similarity(out, reference, dim=1).min().item()
+        for batch in BATCHES:
+            seconds = timed_rounds(partial(encoder, images[batch]), rounds, max(1, 32 // batch))
+            ms = spread([1000 * s / batch for s in seconds], "ms_per_image")
+            rows.append({"encoder": name, "runtime": runtime, "batch": batch, **ms, "cosine": cosine})
+            print(rows[-1], flush=True)
+    return rows
 
 
 def spin(stop: mp.Event) -> None:  # type: ignore[valid-type]
@@ -127,7 +134,8 @@ def main_job(rounds: int, queries: int, tmp: Path) -> tuple[pd.DataFrame, pd.Dat
     rows, search_rows = [], []
     timing = {"single_queries": queries, "forward_batches": 3, "rounds": rounds}
     for runtime in (DEFAULT, OLD_DEFAULT, "onnxruntime"):
-        cfg = config(*RUNTIMES[runtime], f"paths.cache_dir={tmp}/{runtime.replace(' ', '_')}")
+        cache = f"paths.cache_dir={tmp}/{runtime.replace(' ', '_')}"
+        cfg = config(*RUNTIMES[runtime], cache, "approach=efficientnet_lite0_pretrained")  # no Hydra run
         with Pipeline.from_config(cfg) as pipeline:
             gallery = pipeline.index_gallery()
             query = queries_again(pipeline)

@@ -149,8 +149,9 @@ def onnxruntime_runner(
 
     if not path.is_file():
         # with gradients on, attention layers trace as plain operators (their inference fast path has no
-        # ONNX export)
-        with written_atomically(path) as partial, torch.enable_grad():
+        # ONNX export); a module made in inference mode cannot take part in autograd, and has no choice
+        grad = not any(p.is_inference() for p in module.parameters())
+        with written_atomically(path) as partial, torch.set_grad_enabled(grad):
             torch.onnx.export(
                 module,
                 (example,),
