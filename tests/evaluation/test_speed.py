@@ -27,6 +27,8 @@ def test_end_to_end_queries_skip_unreadable_images_and_the_warm_up(indexed, tmp_
     summary = time_single_queries(pipeline, [*images[:3], str(broken), *images[3:]], k=5, rounds=2)
     assert summary["qps_single"] > 0 and 0 < summary["single_p50_ms"] <= summary["single_p95_ms"]
     assert summary["qps_single_min"] <= summary["qps_single"] <= summary["qps_single_max"]
+    stages = [summary[f"single_{stage}_p50_ms"] for stage in ("decode", "prepare", "encode", "search")]
+    assert all(ms > 0 for ms in stages) and sum(stages) < 1.5 * summary["single_p95_ms"]  # parts, not sums
     labels = [pipeline.indexed.labels[0]] * 6
     assert time_single_queries(pipeline, images, k=5, filter_values=labels)["qps_single"] > 0
 

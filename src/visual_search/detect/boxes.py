@@ -22,11 +22,6 @@ def as_boxes(boxes: BoxLike) -> Tensor:
     return tensor
 
 
-def full_image(width: int, height: int) -> Tensor:
-    """The whole image as one box, (1, 4)."""
-    return torch.tensor([[0.0, 0.0, float(width), float(height)]])
-
-
 def clamp(boxes: BoxLike, width: int, height: int) -> Tensor:
     """Boxes cut to the image; a box entirely outside it collapses to zero width or height."""
     return clip_boxes_to_image(as_boxes(boxes), (height, width))

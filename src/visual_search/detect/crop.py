@@ -73,9 +73,9 @@ def select_boxes(
                 f"user box {B.as_boxes(user_box).tolist()[0]} is empty inside the {width}x{height} image"
             )
         return B.to_pixels(B.pad(box, padding, width, height), width, height), "user"
-    chosen = select(detections, policy, width, height)
+    chosen = select(detections, policy, width, height) if len(detections.boxes) else detections.boxes
     if len(chosen) == 0:
-        return B.to_pixels(B.full_image(width, height), width, height), "whole"
+        return [(0, 0, width, height)], "whole"
     return B.to_pixels(B.pad(chosen, padding, width, height), width, height), "detected"
 
 

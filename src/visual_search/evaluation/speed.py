@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -18,12 +19,17 @@ from visual_search.pipeline import Pipeline
 Filters = Sequence[str | None] | None
 
 
+STAGES = ("decode", "prepare", "encode", "search")
+
+
 def time_single_queries(
     pipeline: Pipeline, paths: Sequence[str], k: int, filter_values: Filters = None, rounds: int = 1
 ) -> dict[str, float]:
     """Decode + crop + preprocess + embed + search, one query at a time, `rounds` times over `paths`
-    (after one untimed warm-up query); unreadable images are skipped."""
+    (after one untimed warm-up query); unreadable images are skipped. Beside the end-to-end figures,
+    each stage's median (`single_<stage>_p50_ms`: decode, prepare = crop + preprocess, encode, search)."""
     warm_up, timed = True, []
+    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
     for _ in range(rounds):
         seconds = []
         for i, path in enumerate(paths):
@@ -32,15 +38,22 @@ def time_single_queries(
                 image = load_rgb(path)
             except ImageLoadError:
                 continue
+            decoded = time.perf_counter()
             pixels, _ = pipeline.prepare(image)
-            pipeline.search(
-                pipeline.encode(pixels[None]), k, None if filter_values is None else [filter_values[i]]
-            )
+            prepared = time.perf_counter()
+            embeddings = pipeline.encode(pixels[None])
+            encoded = time.perf_counter()
+            pipeline.search(embeddings, k, None if filter_values is None else [filter_values[i]])
+            end = time.perf_counter()
             if not warm_up:
-                seconds.append(time.perf_counter() - start)
+                seconds.append(end - start)
+                marks = (start, decoded, prepared, encoded, end)
+                for stage, (begin, finish) in zip(STAGES, pairwise(marks), strict=True):
+                    stages[stage].append(finish - begin)
             warm_up = False
         timed.append(seconds)
-    return latency_summary(timed, "single")
+    medians = {f"single_{s}_p50_ms": 1000 * float(np.median(v)) for s, v in stages.items() if v}
+    return latency_summary(timed, "single") | medians
 
 
 def time_single_searches(
