@@ -35,6 +35,7 @@ STEPS = {  # name: (title, command after `python`)
     ),
     "serve": ("serve.py under loopback load", [str(ROOT / "benchmarks" / "serve_load.py")]),
     "quality": ("Quality on real images (emoji, cross-vendor)", ["-m", "benchmarks.quality"]),
+    "recipe": ("The fine-tuning recipe on real images (emoji), lever by lever", ["-m", "benchmarks.recipe"]),
 }
 
 

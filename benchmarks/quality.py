@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import pandas as pd
@@ -58,17 +59,12 @@ COLUMNS = [
 BASELINE_COLUMNS = ["baseline_raw_pixels/mAP", "baseline_color_histogram/mAP", "baseline_silhouette/mAP"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=["pretrained", "finetuned"], default=None)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    out = args.out or ROOT / "outputs" / "benchmarks" / "quality" / stamp
-    catalog = emoji.build(ROOT / "outputs" / "benchmarks" / "emoji")
-    data = ["dataset=catalog", "dataset/split=column", f"dataset.path={catalog}", f"paths.log_dir={out}"]
-    for group, script, overrides in RUNS:
-        if args.only and group != args.only:
+def run_all(runs: list[tuple[str, str, list[str]]], data: list[str], only: Collection[str] = ()) -> None:
+    """Each (group, script, overrides) run of `runs` (those of the groups `only` names, when it names any)
+    as a user runs it, on `data` (the dataset and log-dir overrides every run shares); a failed run is
+    reported and skipped."""
+    for group, script, overrides in runs:
+        if only and group not in only:
             continue
         print(f"{script} {' '.join(overrides)}", flush=True)
         result = subprocess.run(
@@ -76,10 +72,33 @@ def main() -> None:
         )
         if result.returncode != 0:
             print(f"  failed with exit code {result.returncode}", flush=True)
-    board = pd.read_csv(out / "leaderboard.csv")
-    table = board[[c for c in COLUMNS if c in board]].copy()
+
+
+def results_table(board: pd.DataFrame, data: list[str], columns: list[str]) -> pd.DataFrame:
+    """The leaderboard's `columns`, each run's overrides without those every run shares."""
+    table = board[[c for c in columns if c in board]].copy()
     shared = {*data, "logger=none"}  # every run's: shown once, above the table
     table["overrides"] = [" ".join(o for o in row.split() if o not in shared) for row in table["overrides"]]
+    return table
+
+
+def emoji_data(out: Path) -> list[str]:
+    """The overrides that point a run at the emoji catalogue (built if needed) and log to `out`."""
+    catalog = emoji.build(ROOT / "outputs" / "benchmarks" / "emoji")
+    return ["dataset=catalog", "dataset/split=column", f"dataset.path={catalog}", f"paths.log_dir={out}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=["pretrained", "finetuned"], default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out = args.out or ROOT / "outputs" / "benchmarks" / "quality" / stamp
+    data = emoji_data(out)
+    run_all(RUNS, data, [args.only] if args.only else [])
+    board = pd.read_csv(out / "leaderboard.csv")
+    table = results_table(board, data, COLUMNS)
     baselines = board[[c for c in BASELINE_COLUMNS if c in board]].dropna().head(1)
     report = [
         "# Quality on the emoji catalogue (Google drawings = gallery, Twitter drawings = queries)\n",

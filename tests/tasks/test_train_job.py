@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from tests.conftest import run_script
 from tests.tasks.test_main_job import printed_metrics
@@ -51,6 +53,27 @@ def test_training_keeps_the_best_checkpoint_and_evaluates_it(trained):
     board = pd.read_csv(log_dir / "leaderboard.csv")
     assert board["approach"].tolist() == ["efficientnet_lite0_finetune_cross_entropy"]
     assert 0 < board["mAP"][0] <= 1 and board["run_dir"][0] == str(run_dir)
+
+
+def test_training_records_its_speed_and_draws_its_curves(trained):
+    log_dir, _ = trained
+    run_dir = only_train_run(log_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["train_images_per_s"] > 0 and 0 < metrics["val_mAP_best"] <= 1
+    epochs = pd.read_csv(run_dir / "csv" / "version_0" / "metrics.csv")
+    assert metrics["val_mAP_best"] == pytest.approx(epochs["val/mAP"].max())
+    with Image.open(run_dir / "curves.png") as curves:
+        assert curves.format == "PNG" and curves.width > 500
+
+
+def test_training_stops_within_its_time_budget(tmp_path):
+    result = run_script(
+        "train.py", *TINY, "trainer.max_epochs=1000", "trainer.max_time=00:00:00:08", "evaluate_after=false",
+        "callbacks.early_stopping.patience=1000", f"paths.log_dir={tmp_path}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = torch.load(checkpoints(only_train_run(tmp_path))["last.ckpt"], weights_only=False)
+    assert 1 <= last["epoch"] < 1000  # stopped by the clock, not the epoch count
 
 
 def test_evaluate_loads_the_checkpoint_and_its_head_predicts_categories(trained, tmp_path):

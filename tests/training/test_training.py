@@ -9,6 +9,7 @@ import pytest
 import timm
 import torch
 import torchvision
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from visual_search.encode.checkpoint import load_finetuned
@@ -27,7 +28,9 @@ TINY_TIMM = {
 
 
 def loss_config(name: str) -> dict:
-    return OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "loss" / f"{name}.yaml"))
+    """The `loss=<name>` config as train.py composes it (defaults lists included)."""
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return OmegaConf.to_container(compose("train", overrides=[f"loss={name}"]).loss)
 
 
 def batch(n: int = 12, seed: int = 0) -> dict:
@@ -76,7 +79,9 @@ def test_frozen_blocks_keep_their_batchnorm_statistics():
     assert module.model.backbone().bn2.training  # the last block trains
 
 
-@pytest.mark.parametrize("loss", ["cross_entropy", "arcface", "triplet", "multi_similarity", "supcon"])
+@pytest.mark.parametrize(
+    "loss", ["cross_entropy", "arcface", "triplet", "multi_similarity", "supcon", "head_and_metric"]
+)
 def test_one_training_step_per_loss(loss: str):
     module = RetrievalModule(TINY_TIMM, loss_config(loss), CLASSES, projection_dim=16, unfreeze_last=3)
     backbone = module.model.backbone()
@@ -119,8 +124,9 @@ def clip_config() -> dict:
     return {**cfg, "input_size": SIZE, "image_weights": None}
 
 
-def test_clip_contrastive_step_trains_both_towers_and_the_temperature(clip_config):
-    module = RetrievalModule(clip_config, loss_config("clip_contrastive"), CLASSES, text_lr=1e-5)
+@pytest.mark.parametrize("loss", ["clip_contrastive", "head_and_clip"])
+def test_clip_contrastive_step_trains_both_towers_and_the_temperature(clip_config, loss):
+    module = RetrievalModule(clip_config, loss_config(loss), CLASSES, text_lr=1e-5)
     assert set(module.parameter_groups()) == {"backbone", "text", "heads"}
     logit_scale = module.model.encoder.model.logit_scale
     scale = logit_scale.detach().clone()
@@ -137,9 +143,10 @@ def test_lit_locks_the_image_tower(clip_config):
     assert set(module.parameter_groups()) == {"text", "heads"}
 
 
-def test_contrastive_loss_needs_a_text_tower():
+@pytest.mark.parametrize("loss", ["clip_contrastive", "head_and_clip"])
+def test_contrastive_loss_needs_a_text_tower(loss):
     with pytest.raises(UserError, match="text tower"):
-        RetrievalModule(TINY_TIMM, loss_config("clip_contrastive"), CLASSES)
+        RetrievalModule(TINY_TIMM, loss_config(loss), CLASSES)
 
 
 def save(module: RetrievalModule, path: Path) -> Path:
@@ -150,7 +157,7 @@ def save(module: RetrievalModule, path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("loss", ["cross_entropy", "arcface"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "arcface", "head_and_metric"])
 def test_checkpoint_round_trip_rebuilds_the_model_and_its_head(tmp_path, loss):
     module = RetrievalModule(TINY_TIMM, loss_config(loss), CLASSES, projection_dim=8)
     optimizer_step(module, batch())
@@ -158,7 +165,8 @@ def test_checkpoint_round_trip_rebuilds_the_model_and_its_head(tmp_path, loss):
     images = batch(seed=1)["image"]
     with torch.no_grad():
         expected = module.model(images)
-        trained_head = module.objective.criterion.get_logits if loss == "arcface" else module.objective.logits
+        heads = {"arcface": lambda o: o.criterion.get_logits, "head_and_metric": lambda o: o.first.logits}
+        trained_head = heads.get(loss, lambda o: o.logits)(module.objective)
         trained = trained_head(expected).argmax(dim=1)
     loaded = load_finetuned(save(module, tmp_path / "model.ckpt"))
     with torch.no_grad():

@@ -19,6 +19,7 @@ from visual_search.errors import UserError
 from visual_search.training.module import RetrievalModule, trainable_summary
 
 log = logging.getLogger(__name__)
+BEST = "val/mAP_best"  # the best checkpoint's validation mAP: what a hyperparameter search optimises
 # Frozen backbone blocks are kept in eval mode on purpose (their batch-norm statistics must not move).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
@@ -68,6 +69,8 @@ def fit(cfg: DictConfig, items: ItemTable) -> Fitted:
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best and trainer.is_global_zero:
         score = trainer.checkpoint_callback.best_model_score  # None after DDP spawn: kept by the workers
+        if score is not None:
+            metrics[BEST] = float(score)
         shown = "see log" if score is None else f"{float(score):.4f}"
         log.info("best checkpoint: %s (val/mAP %s)", best, shown)
     elif not best:

@@ -72,6 +72,7 @@ class RetrievalModule(pl.LightningModule):
         if lock_text:
             self.model.encoder.model.text.requires_grad_(False)
         self._val: list[tuple[Tensor, Tensor, Tensor]] = []
+        self.val_map: float | None = None  # the latest validation mAP (the start's included)
         self.model.set_runtime("fp32", channels_last)  # mixed precision is the Trainer's (`precision`)
         self.train()  # encoders are built in eval mode; Lightning keeps the modes it finds
 
@@ -101,6 +102,7 @@ class RetrievalModule(pl.LightningModule):
             embeddings, labels, rows = (self.all_gather(t).flatten(0, 1) for t in (embeddings, labels, rows))
         rows, first = np.unique(rows.cpu().numpy(), return_index=True)  # DDP pads with repeated items
         value = leave_one_out_map(embeddings[first].cpu(), labels[first].cpu().numpy())
+        self.val_map = float(value)
         if self.trainer.sanity_checking:  # Lightning drops what is logged here: say it
             if self.trainer.is_global_zero:
                 log.info("val/mAP at the start (%d validation items): %.4f", len(first), value)

@@ -80,6 +80,35 @@ class MetricLoss(Objective):
         return self.criterion(embeddings, labels, pairs)
 
 
+class Combined(Objective):
+    """Two objectives on the same embeddings, summed: `first` + `weight` x `second`. E.g. a category
+    head with a metric loss (the head shapes the classes, the metric loss the distances within and between
+    them), or a category head beside CLIP's image-title loss (what the titles teach, without losing the
+    categories). The class centres are the first that has them (`filter=predicted`). Both are given as
+    partials awaiting the embedding size and the number of classes (the other loss configs)."""
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_classes: int,
+        first: functools.partial,
+        second: functools.partial,
+        weight: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.first = first(embed_dim=embed_dim, num_classes=num_classes)
+        self.second = second(embed_dim=embed_dim, num_classes=num_classes)
+        self.weight = weight
+        self.uses_text = self.first.uses_text or self.second.uses_text
+
+    def class_centres(self) -> Tensor | None:
+        centres = self.first.class_centres()
+        return centres if centres is not None else self.second.class_centres()
+
+    def forward(self, embeddings: Tensor, batch: Batch, model: nn.Module) -> Tensor:
+        return self.first(embeddings, batch, model) + self.weight * self.second(embeddings, batch, model)
+
+
 class ImageTextContrastive(Objective):
     """CLIP's symmetric InfoNCE between each image and its title, with the model's learnable temperature
     (`logit_scale`); under DDP the features of every process are gathered (with gradients)."""

@@ -1,0 +1,68 @@
+"""The fine-tuning recipe, lever by lever, on real images no one here drew (the emoji catalogue:
+Google drawings = gallery, Twitter drawings = queries, split by emoji; see benchmarks/emoji.py). Each row is
+a real `python train.py` run (the best checkpoint by validation mAP, then evaluated like evaluate.py), on
+this benchmark's own leaderboard, beside the pretrained encoder it starts from.
+
+    python -m benchmarks.recipe                  # about 45 min on 2 cores
+    python -m benchmarks.recipe --only baseline levers
+
+Results: outputs/benchmarks/recipe/<time>/{leaderboard.csv, report.md} and every run's folder (with its
+curves.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.quality import emoji_data, results_table, run_all
+from benchmarks.report import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+OLD = ["experiment=efficientnet_lite0_finetune", "trainer.max_epochs=3", "trainer.max_time=null"]  # 3 epochs
+BUDGET = ["trainer.max_epochs=40", "trainer.max_time=00:00:08:00"]  # early stopping decides, within 8 min
+RUNS = [  # (group, script, overrides)
+    ("baseline", "evaluate.py", ["experiment=efficientnet_lite0_pretrained"]),
+    ("baseline", "train.py", OLD),
+    ("levers", "train.py", ["experiment=efficientnet_lite0_finetune", *BUDGET]),
+    ("levers", "train.py", ["experiment=efficientnet_lite0_finetune", *BUDGET, "model.projection_dim=128"]),
+    ("levers", "train.py", ["experiment=efficientnet_lite0_finetune", *BUDGET, "loss=head_and_metric"]),
+    ("levers", "train.py", ["experiment=efficientnet_lite0_finetune", *BUDGET, "model.unfreeze_last=-1"]),
+    ("levers", "train.py", ["experiment=efficientnet_lite0_finetune", *BUDGET, "encoder.input_size=224"]),
+    ("default", "train.py", []),  # the default recipe, as `python train.py` runs it
+]
+COLUMNS = ["approach", "overrides", "mAP", "mAP@10", "recall@10", "val_mAP_best", "train_seconds"]
+COLUMNS += ["train_images_per_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="*", choices=sorted({group for group, _, _ in RUNS}), default=[])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out = args.out or ROOT / "outputs" / "benchmarks" / "recipe" / stamp
+    data = emoji_data(out)
+    run_all(RUNS, data, args.only)
+    board = pd.read_csv(out / "leaderboard.csv")
+    table = results_table(board, data, COLUMNS)
+    pretrained = board.loc[board["approach"].str.endswith("pretrained"), "mAP"]
+    lines = [
+        "# The fine-tuning recipe on the emoji catalogue (Google drawings = gallery, Twitter = queries)\n",
+        f"Every run: `{' '.join(data)} logger=none`.\n",
+        markdown_table(table),
+    ]
+    if len(pretrained):
+        best = table.loc[table["mAP"].idxmax()]
+        ratio = best["mAP"] / pretrained.iloc[0]
+        shown = f"`{best['overrides']}`, {best['mAP']:.3f} = {ratio:.2f}x the pretrained encoder's"
+        lines.append(f"\nBest mAP: {shown}.")
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
