@@ -18,14 +18,12 @@ CURVES = "curves.png"
 
 
 class TrainingSpeed(pl.Callback):
-    """Logs `train/images_per_s`: images over the seconds spent in training steps (forward, backward,
-    optimiser; loading and validation left out), per epoch."""
+    """Logs `train/images_per_s` after every epoch: the images of every training step so far over the
+    seconds spent in them (forward, backward, optimiser; loading and validation left out). Over the run,
+    not the epoch: a last epoch cut short by `trainer.max_time` is a few steps, not a figure."""
 
     def __init__(self) -> None:
         self._images, self._seconds, self._start = 0, 0.0, 0.0
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._images, self._seconds = 0, 0.0
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
