@@ -1,7 +1,7 @@
 """`python -m benchmarks`: every benchmark, side by side on this machine, in one Markdown report.
 
-    python -m benchmarks                       # runtimes, encoders, search, serving, quality (about 55 min)
-    python -m benchmarks --skip quality serve  # the fast ones
+    python -m benchmarks                       # runtimes, encoders, search, serving, quality, recipe (~2 h)
+    python -m benchmarks --skip quality recipe serve  # the fast ones
     python -m benchmarks --only encoders --publish   # and write docs/benchmarks/encoders.md from the run
 
 Each benchmark runs in its own process (memory comes back between them) and writes its own folder under

@@ -2,7 +2,7 @@
 retrieval, relevance = same subcategory; see benchmarks/emoji.py), through the real entry scripts, each
 run landing on this benchmark's own leaderboard.
 
-    python -m benchmarks.quality                 # all runs (about an hour on 2 cores)
+    python -m benchmarks.quality                 # all runs (about 90 min on 2 cores)
     python -m benchmarks.quality --only pretrained
 
 Results: outputs/benchmarks/quality/<time>/{leaderboard.csv, report.md} and every run's folder.
