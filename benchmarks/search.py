@@ -136,7 +136,7 @@ def bench_faiss(
         built["build_s"] = time.perf_counter() - start
     rows = []
     for nprobe in nprobes:
-        index.spec.nprobe = nprobe
+        index.nprobe = nprobe
         timed = timed_searches(lambda q: index.search(q, K)[1], queries, exact, faiss.omp_set_num_threads)
         rows.append({"nprobe": nprobe, **built, **timed})
     return rows
