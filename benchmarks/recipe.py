@@ -34,8 +34,10 @@ RUNS = [  # (group, script, overrides)
     ("levers", "train.py", ["experiment=efficientnet_lite0_finetune", *BUDGET, "encoder.input_size=224"]),
     ("default", "train.py", []),  # the default recipe, as `python train.py` runs it
 ]
-COLUMNS = ["approach", "overrides", "mAP", "mAP@10", "recall@10", "val_mAP_best", "train_seconds"]
-COLUMNS += ["train_images_per_s"]
+COLUMNS = [
+    *("approach", "overrides", "mAP", "mAP@10", "recall@10"),
+    *("val_mAP_best", "train_seconds", "train_images_per_s"),
+]
 
 
 def main() -> None:
