@@ -1,6 +1,6 @@
 """`python -m benchmarks`: every benchmark, side by side on this machine, in one Markdown report.
 
-    python -m benchmarks                       # runtimes, encoders, search, serving, quality, recipe (~2 h)
+    python -m benchmarks                       # every step below (~2.5 h)
     python -m benchmarks --skip quality recipe serve  # the fast ones
     python -m benchmarks --only encoders --publish   # and write docs/benchmarks/encoders.md from the run
 
@@ -36,6 +36,10 @@ STEPS = {  # name: (title, command after `python`)
     "serve": ("serve.py under loopback load", [str(ROOT / "benchmarks" / "serve_load.py")]),
     "quality": ("Quality on real images (emoji, cross-vendor)", ["-m", "benchmarks.quality"]),
     "recipe": ("The fine-tuning recipe on real images (emoji), lever by lever", ["-m", "benchmarks.recipe"]),
+    "icons": (
+        "The default recipe on a second real set (icons, cross-style)",
+        ["-m", "benchmarks.recipe", "--data", "icons", "--only", "baseline", "default"],
+    ),
 }
 
 

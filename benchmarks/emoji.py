@@ -22,12 +22,11 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-log = logging.getLogger(__name__)
+from benchmarks.catalogs import split_by_item, write_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 VENDORS = ("google", "twitter")  # gallery drawings, query drawings
@@ -71,19 +70,6 @@ def choose_emoji(metadata: list[dict], min_per_subcategory: int) -> pd.DataFrame
     return frame[sizes >= min_per_subcategory].reset_index(drop=True)
 
 
-def split_by_emoji(emoji: pd.DataFrame, eval_fraction: float, val_fraction: float, seed: int) -> pd.Series:
-    """Per subcategory: `eval` (gallery + query) for a share of its emoji, `val` and `train` for the rest."""
-    rng = np.random.default_rng(seed)
-    role = pd.Series("train", index=emoji.index)
-    for _, group in emoji.groupby("category"):
-        order = rng.permutation(group.index.to_numpy())
-        n_eval = max(2, round(len(order) * eval_fraction))
-        n_val = max(1, round((len(order) - n_eval) * val_fraction))
-        role[order[:n_eval]] = "eval"
-        role[order[n_eval : n_eval + n_val]] = "val"
-    return role
-
-
 def composite_on_white(source: Image.Image) -> Image.Image:
     """An RGB image: the drawing over a white background (alpha respected)."""
     rgba = source.convert("RGBA")
@@ -110,7 +96,7 @@ def build(out: Path, min_per_subcategory: int = 5, eval_fraction: float = 0.5, s
     """Fetch, select, split and write the catalogue; returns the CSV's path."""
     tarballs = {vendor: npm_package(vendor, out / "npm") for vendor in VENDORS}
     emoji = choose_emoji(read_metadata(tarballs["google"]), min_per_subcategory)
-    emoji["role"] = split_by_emoji(emoji, eval_fraction, val_fraction=0.1, seed=seed)
+    emoji["role"] = split_by_item(emoji, eval_fraction, val_fraction=0.1, seed=seed)
     for vendor, tarball in tarballs.items():
         extract_images(tarball, vendor, set(emoji["image"]), out / "images")
     rows = []
@@ -128,12 +114,7 @@ def build(out: Path, min_per_subcategory: int = 5, eval_fraction: float = 0.5, s
                     "vendor": vendor,
                 }
             )
-    catalog = pd.DataFrame(rows)
-    path = out / "catalog.csv"
-    catalog.to_csv(path, index=False)
-    counts = catalog.groupby("split").size().to_dict()
-    log.info("emoji catalogue: %s, %d subcategories -> %s", counts, emoji["category"].nunique(), path)
-    return path
+    return write_catalog(rows, out, "emoji")
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import emoji
+from benchmarks import emoji, icons
 from benchmarks.report import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,9 +82,12 @@ def results_table(board: pd.DataFrame, data: list[str], columns: list[str]) -> p
     return table
 
 
-def emoji_data(out: Path) -> list[str]:
-    """The overrides that point a run at the emoji catalogue (built if needed) and log to `out`."""
-    catalog = emoji.build(ROOT / "outputs" / "benchmarks" / "emoji")
+CATALOGS = {"emoji": emoji.build, "icons": icons.build}  # real-image catalogues: name -> builder
+
+
+def catalog_data(name: str, out: Path) -> list[str]:
+    """The overrides that point a run at catalogue `name` of CATALOGS (built if needed) and log to `out`."""
+    catalog = CATALOGS[name](ROOT / "outputs" / "benchmarks" / name)
     return ["dataset=catalog", "dataset/split=column", f"dataset.path={catalog}", f"paths.log_dir={out}"]
 
 
@@ -95,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out = args.out or ROOT / "outputs" / "benchmarks" / "quality" / stamp
-    data = emoji_data(out)
+    data = catalog_data("emoji", out)
     run_all(RUNS, data, [args.only] if args.only else [])
     board = pd.read_csv(out / "leaderboard.csv")
     table = results_table(board, data, COLUMNS)

@@ -1,12 +1,15 @@
-"""The fine-tuning recipe, lever by lever, on real images no one here drew (the emoji catalogue:
-Google drawings = gallery, Twitter drawings = queries, split by emoji; see benchmarks/emoji.py). Each row is
-a real `python train.py` run (the best checkpoint by validation mAP, then evaluated like evaluate.py), on
-this benchmark's own leaderboard, beside the pretrained encoder it starts from.
+"""The fine-tuning recipe, lever by lever, on real images no one here drew: the emoji catalogue (Google
+drawings = gallery, Twitter drawings = queries, split by emoji; benchmarks/emoji.py) or the icon catalogue
+(Phosphor outline drawings = gallery, solid drawings = queries, split by icon; benchmarks/icons.py). Each
+row is a real `python train.py` run (the best checkpoint by validation mAP, then evaluated like
+evaluate.py), on this benchmark's own leaderboard, beside the pretrained encoder it starts from.
 
-    python -m benchmarks.recipe                  # about 45 min on 2 cores
+    python -m benchmarks.recipe                  # about 60 min on 2 cores
     python -m benchmarks.recipe --only baseline levers
+    python -m benchmarks.recipe --only search    # an Optuna search (about 70 min)
+    python -m benchmarks.recipe --data icons --only baseline default
 
-Results: outputs/benchmarks/recipe/<time>/{leaderboard.csv, report.md} and every run's folder (with its
+Results: outputs/benchmarks/recipe/<data>_<time>/{leaderboard.csv, report.md} and every run's folder (with its
 curves.png).
 """
 
@@ -18,12 +21,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.quality import emoji_data, results_table, run_all
+from benchmarks.quality import CATALOGS, catalog_data, results_table, run_all
 from benchmarks.report import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD = ["experiment=efficientnet_lite0_finetune", "trainer.max_epochs=3", "trainer.max_time=null"]  # 3 epochs
 BUDGET = ["trainer.max_epochs=40", "trainer.max_time=00:00:08:00"]  # early stopping decides, within 8 min
+SEARCH = [  # Optuna over conf/hparams_search/optuna.yaml's space: 10 trials of at most 5 min each
+    *("hparams_search=optuna", "hydra.sweeper.n_trials=10", "hydra.sweeper.sampler.n_startup_trials=4"),
+    "trainer.max_time=00:00:05:00",
+]
 RUNS = [  # (group, script, overrides)
     ("baseline", "evaluate.py", ["experiment=efficientnet_lite0_pretrained"]),
     ("baseline", "train.py", OLD),
@@ -33,7 +40,12 @@ RUNS = [  # (group, script, overrides)
     ("levers", "train.py", ["experiment=efficientnet_lite0_finetune", *BUDGET, "model.unfreeze_last=-1"]),
     ("levers", "train.py", ["experiment=efficientnet_lite0_finetune", *BUDGET, "encoder.input_size=224"]),
     ("default", "train.py", []),  # the default recipe, as `python train.py` runs it
+    ("search", "train.py", SEARCH),  # every trial a row; the best by validation mAP is Optuna's pick
 ]
+TITLES = {  # what each catalogue searches with what
+    "emoji": "Google drawings = gallery, Twitter = queries",
+    "icons": "outline drawings = gallery, solid = queries",
+}
 COLUMNS = [
     *("approach", "overrides", "mAP", "mAP@10", "recall@10"),
     *("val_mAP_best", "train_seconds", "train_images_per_s"),
@@ -43,17 +55,18 @@ COLUMNS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", choices=sorted({group for group, _, _ in RUNS}), default=[])
+    parser.add_argument("--data", choices=list(CATALOGS), default="emoji", help="the real-image catalogue")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    out = args.out or ROOT / "outputs" / "benchmarks" / "recipe" / stamp
-    data = emoji_data(out)
+    out = args.out or ROOT / "outputs" / "benchmarks" / "recipe" / f"{args.data}_{stamp}"
+    data = catalog_data(args.data, out)
     run_all(RUNS, data, args.only)
     board = pd.read_csv(out / "leaderboard.csv")
     table = results_table(board, data, COLUMNS)
     pretrained = board.loc[board["approach"].str.endswith("pretrained"), "mAP"]
     lines = [
-        "# The fine-tuning recipe on the emoji catalogue (Google drawings = gallery, Twitter = queries)\n",
+        f"# The fine-tuning recipe on the {args.data} catalogue ({TITLES[args.data]})\n",
         f"Every run: `{' '.join(data)} logger=none`.\n",
         markdown_table(table),
     ]
@@ -62,6 +75,13 @@ def main() -> None:
         ratio = best["mAP"] / pretrained.iloc[0]
         shown = f"`{best['overrides']}`, {best['mAP']:.3f} = {ratio:.2f}x the pretrained encoder's"
         lines.append(f"\nBest mAP: {shown}.")
+    trials = table[table["overrides"].str.contains("hparams_search=", regex=False)]
+    if len(trials):
+        pick = trials.loc[trials["val_mAP_best"].idxmax()]
+        lines.append(
+            f"\nOptuna's pick (the best validation mAP of {len(trials)} trials): `{pick['overrides']}`: "
+            f"mAP {pick['mAP']:.3f}, mAP@10 {pick['mAP@10']:.3f}."
+        )
     (out / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
