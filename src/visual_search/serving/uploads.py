@@ -18,6 +18,7 @@ class Uploads:
     def __init__(self, max_items: int = 32, max_bytes: int = 64 << 20) -> None:
         self.max_items, self.max_bytes = max_items, max_bytes
         self._held: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self._bytes = 0  # held in all
 
     def put(self, data: bytes) -> str | None:
         """Hold `data` (a decodable image); its digest, None when nothing is kept (`max_items=0`)."""
@@ -28,11 +29,11 @@ class Uploads:
             with Image.open(io.BytesIO(data)) as image:  # the header only: its format
                 media_type = Image.MIME.get(image.format or "", "application/octet-stream")
             self._held[key] = (data, media_type)
+            self._bytes += len(data)
         self._held.move_to_end(key)
-        while (
-            len(self._held) > self.max_items or sum(len(d) for d, _ in self._held.values()) > self.max_bytes
-        ):
-            self._held.popitem(last=False)
+        while len(self._held) > self.max_items or self._bytes > self.max_bytes:
+            dropped, _ = self._held.popitem(last=False)[1]
+            self._bytes -= len(dropped)
         return key
 
     def get(self, key: str) -> tuple[bytes, str]:

@@ -241,7 +241,8 @@ async def search_objects(request: Request, ctx: Context) -> ObjectsResponse:
         {"box": [0.0, 0.0, float(image.width), float(image.height)], "score": 1.0, "label": None}
     ]
     pipeline = ctx.engine.pipeline
-    cuts = [await run_in_threadpool(cut, pipeline, image, o["box"], False, None) for o in found]
+    boxes = [o["box"] for o in found]
+    cuts = await run_in_threadpool(lambda: [cut(pipeline, image, box, False, None) for box in boxes])
     queries = [query_of(ctx, pixels, k, params) for _, pixels, _ in cuts]
     batched = await asyncio.gather(*(ctx.batcher.submit(q) for q in queries))  # one micro-batch
     objects_found = []
