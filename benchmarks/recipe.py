@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -52,28 +53,32 @@ COLUMNS = [
 ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="*", choices=sorted({group for group, _, _ in RUNS}), default=[])
-    parser.add_argument("--data", choices=list(CATALOGS), default="emoji", help="the real-image catalogue")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    out = args.out or ROOT / "outputs" / "benchmarks" / "recipe" / f"{args.data}_{stamp}"
-    data = catalog_data(args.data, out)
-    run_all(RUNS, data, args.only)
+def figures(run_dir: Path, out: Path, prefix: str) -> list[str]:
+    """Markdown links to a run's curves and retrievals, copied into `out` as <prefix>_<name>.png."""
+    links = []
+    for name in ("curves", "retrievals"):
+        if (run_dir / f"{name}.png").is_file():
+            shutil.copy(run_dir / f"{name}.png", out / f"{prefix}_{name}.png")
+            links.append(f"![{prefix} {name}]({prefix}_{name}.png)")
+    return links
+
+
+def report(out: Path, data_name: str, data: list[str]) -> str:
+    """report.md of the runs on `out`'s leaderboard: their table, the best against the pretrained encoder,
+    Optuna's pick, and the default recipe's curves and retrievals."""
     board = pd.read_csv(out / "leaderboard.csv")
     table = results_table(board, data, COLUMNS)
     pretrained = board.loc[board["approach"].str.endswith("pretrained"), "mAP"]
     lines = [
-        f"# The fine-tuning recipe on the {args.data} catalogue ({TITLES[args.data]})\n",
+        f"# The fine-tuning recipe on the {data_name} catalogue ({TITLES[data_name]})\n",
         f"Every run: `{' '.join(data)} logger=none`.\n",
         markdown_table(table),
     ]
     if len(pretrained):
         best = table.loc[table["mAP"].idxmax()]
         ratio = best["mAP"] / pretrained.iloc[0]
-        shown = f"`{best['overrides']}`, {best['mAP']:.3f} = {ratio:.2f}x the pretrained encoder's"
+        name = f"`{best['overrides']}`" if best["overrides"] else "the default recipe"
+        shown = f"{name}, {best['mAP']:.3f} = {ratio:.2f}x the pretrained encoder's"
         lines.append(f"\nBest mAP: {shown}.")
     trials = table[table["overrides"].str.contains("hparams_search=", regex=False)]
     if len(trials):
@@ -82,8 +87,28 @@ def main() -> None:
             f"\nOptuna's pick (the best validation mAP of {len(trials)} trials): `{pick['overrides']}`: "
             f"mAP {pick['mAP']:.3f}, mAP@10 {pick['mAP@10']:.3f}."
         )
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    default = board[table["overrides"] == ""]
+    if len(default) and isinstance(default["run_dir"].iloc[0], str):
+        shown = figures(Path(default["run_dir"].iloc[0]), out, "default")
+        lines += ["\nThe default recipe's validation curves and first queries' results:\n", *shown]
+    text = "\n".join(lines) + "\n"
+    (out / "report.md").write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="*", choices=sorted({group for group, _, _ in RUNS}), default=[])
+    parser.add_argument("--data", choices=list(CATALOGS), default="emoji", help="the real-image catalogue")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--no-run", action="store_true", help="only (re)write the report of --out's runs")
+    args = parser.parse_args()
+    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out = args.out or ROOT / "outputs" / "benchmarks" / "recipe" / f"{args.data}_{stamp}"
+    data = catalog_data(args.data, out)
+    if not args.no_run:
+        run_all(RUNS, data, args.only)
+    print(report(out, args.data, data))
 
 
 if __name__ == "__main__":
