@@ -33,7 +33,7 @@ STEPS = {  # name: (title, command after `python`)
             *("--dims", "128", "512", "2048", "--nprobes", "8", "32", "128", "--max-gib", "0.5"),
         ],
     ),
-    "serve": ("serve.py under loopback load", [str(ROOT / "benchmarks" / "serve_load.py")]),
+    "serve": ("serve.py under loopback load", ["-m", "benchmarks.serve_load"]),
     "quality": ("Quality on real images (emoji, cross-vendor)", ["-m", "benchmarks.quality"]),
     "recipe": ("The fine-tuning recipe on real images (emoji), lever by lever", ["-m", "benchmarks.recipe"]),
     "icons": (

@@ -4,8 +4,8 @@ server's CPU time per request (from its /metrics), which shared, busy machines d
 Then the same searches in this process without HTTP (the served model and index, one at a time and in
 batches of the highest concurrency): what the server adds.
 
-    python benchmarks/serve_load.py                          # the best run of outputs/leaderboard.csv
-    python benchmarks/serve_load.py --requests 400 paths.log_dir=/elsewhere run=...   # serve.py overrides
+    python -m benchmarks.serve_load                        # the best run of outputs/leaderboard.csv
+    python -m benchmarks.serve_load --requests 400 paths.log_dir=/elsewhere run=...   # serve.py overrides
 
 The queries are the served dataset's query images, sent as multipart uploads by an asyncio client in this
 process (the server runs in its own). Results: outputs/benchmarks/serve_load/<time>/{report.md,results.json}.
