@@ -57,6 +57,38 @@ def test_max_batch_one_serves_one_at_a_time():
     assert [len(b) for b in batches] == [1] * 5 and [r.batch_size for r in results] == [1] * 5
 
 
+def test_the_window_is_waited_only_after_a_batch_of_concurrent_requests():
+    """A lone client never waits the window; once requests came together, the next batch waits for more."""
+    batches: list[list[int]] = []
+
+    def record(batch: list[int]) -> list[int]:
+        batches.append(batch)
+        return batch
+
+    async def later(batcher: MicroBatcher, item: int, delay: float):
+        await asyncio.sleep(delay)
+        return await batcher.submit(item)
+
+    async def main() -> list[float]:
+        batcher = MicroBatcher(record, max_batch=8, window_s=0.5)
+        await batcher.start()
+        try:
+            took = []
+            for item in (1, 2):  # one at a time: no window
+                start = asyncio.get_running_loop().time()
+                await batcher.submit(item)
+                took.append(asyncio.get_running_loop().time() - start)
+            await asyncio.gather(batcher.submit(3), batcher.submit(4))  # together: one batch
+            await asyncio.gather(batcher.submit(5), later(batcher, 6, 0.1))  # 6 is waited for
+            return took
+        finally:
+            await batcher.stop()
+
+    took = asyncio.run(main())
+    assert max(took) < 0.25  # far below the 0.5 s window
+    assert batches == [[1], [2], [3, 4], [5, 6]]
+
+
 def test_a_failing_batch_fails_each_of_its_requests_and_the_batcher_goes_on():
     calls = []
 
