@@ -7,6 +7,7 @@ evaluate.py), on this benchmark's own leaderboard, beside the pretrained encoder
     python -m benchmarks.recipe                  # about 60 min on 2 cores
     python -m benchmarks.recipe --only baseline levers
     python -m benchmarks.recipe --only search    # an Optuna search (about 70 min)
+    python -m benchmarks.recipe --only wide      # the second search: the first one's best region, the loss
     python -m benchmarks.recipe --data icons --only baseline default
 
 Results: outputs/benchmarks/recipe/<data>_<time>/{leaderboard.csv, report.md} and every run's folder (with its
@@ -32,6 +33,9 @@ SEARCH = [  # Optuna over conf/hparams_search/optuna.yaml's space: 10 trials of 
     *("hparams_search=optuna", "hydra.sweeper.n_trials=10", "hydra.sweeper.sampler.n_startup_trials=4"),
     "trainer.max_time=00:00:05:00",
 ]
+WIDE = [  # Optuna over conf/hparams_search/optuna_wide.yaml's space: 12 trials, each until early stopping
+    *("hparams_search=optuna_wide", "hydra.sweeper.n_trials=12", "hydra.sweeper.sampler.n_startup_trials=4"),
+]
 RUNS = [  # (group, script, overrides)
     ("baseline", "evaluate.py", ["experiment=efficientnet_lite0_pretrained"]),
     ("baseline", "train.py", OLD),
@@ -42,6 +46,7 @@ RUNS = [  # (group, script, overrides)
     ("levers", "train.py", ["experiment=efficientnet_lite0_finetune", *BUDGET, "encoder.input_size=224"]),
     ("default", "train.py", []),  # the default recipe, as `python train.py` runs it
     ("search", "train.py", SEARCH),  # every trial a row; the best by validation mAP is Optuna's pick
+    ("wide", "train.py", WIDE),
 ]
 TITLES = {  # what each catalogue searches with what
     "emoji": "Google drawings = gallery, Twitter = queries",

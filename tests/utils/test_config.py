@@ -83,6 +83,18 @@ def test_every_experiment_and_debug_config_is_covered_and_composes():
             assert cfg.dataset.root.spec.num_categories == 4
 
 
+@pytest.mark.parametrize("search", group_options("hparams_search"))
+def test_every_search_space_names_keys_and_groups_that_exist(search: str):
+    """A misspelt key in a search space would only fail once the sweep starts (or silently add a key)."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hparams_search={search}"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    assert params and cfg.hydra.sweeper.n_trials >= 1
+    absent = object()
+    for key in params:
+        assert group_options(key) or OmegaConf.select(cfg, key, default=absent) is not absent, key
+
+
 def test_primary_configs_read_like_a_table_of_contents():
     for name in PRIMARY:
         defaults = OmegaConf.load(CONF_DIR / f"{name}.yaml")["defaults"]
