@@ -8,6 +8,7 @@ evaluate.py), on this benchmark's own leaderboard, beside the pretrained encoder
     python -m benchmarks.recipe --only baseline levers
     python -m benchmarks.recipe --only search    # an Optuna search (about 70 min)
     python -m benchmarks.recipe --only wide      # the second search: the first one's best region, the loss
+    python -m benchmarks.recipe --only baseline clip   # experiment=clip_finetune's levers
     python -m benchmarks.recipe --data icons --only baseline default
 
 Results: outputs/benchmarks/recipe/<data>_<time>/{leaderboard.csv, report.md} and every run's folder (with its
@@ -36,6 +37,10 @@ SEARCH = [  # Optuna over conf/hparams_search/optuna.yaml's space: 10 trials of 
 WIDE = [  # Optuna over conf/hparams_search/optuna_wide.yaml's space: 12 trials, each until early stopping
     *("hparams_search=optuna_wide", "hydra.sweeper.n_trials=12", "hydra.sweeper.sampler.n_startup_trials=4"),
 ]
+PICK = [  # the wide search's pick (docs/training.md), rounded
+    *("model.lr=6.0e-4", "model.backbone_lr=1.0e-3", "model.unfreeze_last=12", "augment.color_jitter=0.06"),
+    "loss=head_and_metric",
+]
 RUNS = [  # (group, script, overrides)
     ("baseline", "evaluate.py", ["experiment=efficientnet_lite0_pretrained"]),
     ("baseline", "train.py", OLD),
@@ -47,6 +52,11 @@ RUNS = [  # (group, script, overrides)
     ("default", "train.py", []),  # the default recipe, as `python train.py` runs it
     ("search", "train.py", SEARCH),  # every trial a row; the best by validation mAP is Optuna's pick
     ("wide", "train.py", WIDE),
+    *(("seeds", "train.py", [f"seed={seed}", *recipe]) for seed in (42, 7) for recipe in ([], PICK)),
+    ("clip", "train.py", ["experiment=clip_finetune"]),  # CLIP levers: 3 epochs, as the experiment runs
+    ("clip", "train.py", ["experiment=clip_finetune", "model.backbone_lr=1.0e-4"]),  # a slower image tower
+    ("clip", "train.py", ["experiment=clip_finetune", "model.lock_image=true"]),  # LiT: a locked image tower
+    ("clip", "train.py", ["experiment=clip_finetune", *BUDGET]),  # until early stopping
 ]
 TITLES = {  # what each catalogue searches with what
     "emoji": "Google drawings = gallery, Twitter = queries",
