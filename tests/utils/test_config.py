@@ -29,9 +29,9 @@ REQUIRED = {
 }
 
 
-def compose_cfg(config_name: str, overrides: list[str]) -> DictConfig:
+def compose_cfg(config_name: str, overrides: list[str], hydra: bool = False) -> DictConfig:
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose(config_name, overrides=overrides)
+        return compose(config_name, overrides=overrides, return_hydra_config=hydra)
 
 
 def targets(node, found: list[str]) -> list[str]:
@@ -86,8 +86,7 @@ def test_every_experiment_and_debug_config_is_covered_and_composes():
 @pytest.mark.parametrize("search", group_options("hparams_search"))
 def test_every_search_space_names_keys_and_groups_that_exist(search: str):
     """A misspelt key in a search space would only fail once the sweep starts (or silently add a key)."""
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[f"hparams_search={search}"], return_hydra_config=True)
+    cfg = compose_cfg("train", [f"hparams_search={search}"], hydra=True)
     params = cfg.hydra.sweeper.params
     assert params and cfg.hydra.sweeper.n_trials >= 1
     absent = object()
