@@ -27,12 +27,12 @@ def test_every_approach_lands_in_one_report(tmp_path):
     table = pd.read_csv(report.parent / "report.csv").set_index("approach")
     assert table["status"].to_dict() == {
         "efficientnet_lite0_pretrained": "done",
-        "efficientnet_lite0_finetune_cross_entropy": "done",
+        "efficientnet_lite0_finetune_head_and_metric": "done",
         "resnet50_pretrained": "skipped",
     }
     pretrained, finetuned = (
         table.loc["efficientnet_lite0_pretrained"],
-        table.loc["efficientnet_lite0_finetune_cross_entropy"],
+        table.loc["efficientnet_lite0_finetune_head_and_metric"],
     )
     assert (
         pretrained["weights"] == "imagenet (pip)"
@@ -54,5 +54,5 @@ def test_every_approach_lands_in_one_report(tmp_path):
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert set(board["approach"]) == {
         "efficientnet_lite0_pretrained",
-        "efficientnet_lite0_finetune_cross_entropy",
+        "efficientnet_lite0_finetune_head_and_metric",
     }

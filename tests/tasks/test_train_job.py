@@ -52,7 +52,7 @@ def test_training_keeps_the_best_checkpoint_and_evaluates_it(trained):
     epochs = pd.read_csv(run_dir / "csv" / "version_0" / "metrics.csv")  # the CSV logger's record
     assert epochs["val/mAP"].notna().sum() == 2
     board = pd.read_csv(log_dir / "leaderboard.csv")
-    assert board["approach"].tolist() == ["efficientnet_lite0_finetune_cross_entropy"]
+    assert board["approach"].tolist() == ["efficientnet_lite0_finetune_head_and_metric"]
     assert 0 < board["mAP"][0] <= 1 and board["run_dir"][0] == str(run_dir)
 
 
