@@ -41,6 +41,7 @@ SEARCH = [  # Optuna over conf/hparams_search/optuna.yaml's space: 10 trials of 
 WIDE = [  # Optuna over conf/hparams_search/optuna_wide.yaml's space: 12 trials, each until early stopping
     *("hparams_search=optuna_wide", "hydra.sweeper.n_trials=12", "hydra.sweeper.sampler.n_startup_trials=4"),
 ]
+CATEGORY_TITLES = 'datamodule.titles="{category}: {title}"'  # image-title pairs that name the category
 RUNS = [  # (group, script, overrides); the levers on top of the category head alone, as they were measured
     ("baseline", "evaluate.py", ["experiment=efficientnet_lite0_pretrained"]),
     ("baseline", "train.py", OLD),
@@ -56,6 +57,7 @@ RUNS = [  # (group, script, overrides); the levers on top of the category head a
     ("clip", "train.py", ["experiment=clip_finetune", "trainer.max_epochs=3"]),  # CLIP levers, 3 epochs
     ("clip", "train.py", ["experiment=clip_finetune", "trainer.max_epochs=3", "model.backbone_lr=1.0e-4"]),
     ("clip", "train.py", ["experiment=clip_finetune", "trainer.max_epochs=3", "model.lock_image=true"]),
+    ("clip", "train.py", ["experiment=clip_finetune", "trainer.max_epochs=3", CATEGORY_TITLES]),
     ("clip", "train.py", ["experiment=clip_finetune", *BUDGET]),  # until early stopping, within 8 min
     ("clip", "train.py", ["experiment=clip_finetune"]),  # the experiment's default: the same, within 30 min
 ]

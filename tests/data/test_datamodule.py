@@ -4,6 +4,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 
 from visual_search.data.datamodule import RetrievalDataModule
@@ -12,17 +13,19 @@ from visual_search.data.splits import SplitSpec
 from visual_search.data.transforms import Augment, Preprocess, eval_transform, train_transform
 from visual_search.embed.embedder import embed_loader
 from visual_search.encode.timm_encoder import TimmEncoder
+from visual_search.errors import UserError
 
 PRE = Preprocess(input_size=32, resize_size=36, mean=(0.5,) * 3, std=(0.5,) * 3, interpolation="bicubic")
 
 
-def datamodule(root: Path, num_workers: int = 0) -> RetrievalDataModule:
+def datamodule(root: Path, num_workers: int = 0, titles: str = "{title}") -> RetrievalDataModule:
     return RetrievalDataModule(
         load_polyvore(root, SplitSpec()),
         eval_transform=eval_transform(PRE),
         train_transform=train_transform(PRE, Augment()),
         batch_size=8,
         num_workers=num_workers,
+        titles=titles,
     )
 
 
@@ -44,6 +47,16 @@ def test_every_split_yields_normalised_batches(tiny_polyvore: Path):
             seen += len(batch["index"])
         # train drops the last incomplete batch; the others see every item
         assert seen == len(data.frame(split)) or split == "train"
+
+
+def test_titles_follow_the_template_over_the_items_columns(tiny_polyvore: Path):
+    data = datamodule(tiny_polyvore, titles="{category}: {title}")
+    batch = next(iter(data.val_dataloader()))
+    frame = data.frame("val").iloc[batch["index"].numpy()]
+    assert batch["title"] == [f"{c}: {t}" for c, t in zip(frame["category"], frame["title"], strict=True)]
+    assert batch["title"][0] != frame["title"].iloc[0]
+    with pytest.raises(UserError, match=r"datamodule.titles='\{colour\}' names 'colour'; the items have"):
+        next(iter(datamodule(tiny_polyvore, titles="{colour}").val_dataloader()))
 
 
 def test_augmentation_changes_training_images_only(tiny_polyvore: Path):

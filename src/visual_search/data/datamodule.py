@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from visual_search.data.images import ImageLoadError, cut, load_rgb
 from visual_search.data.items import ItemTable
 from visual_search.data.transforms import Transform
+from visual_search.errors import UserError
 
 Batch = dict[str, Any]
 
@@ -54,6 +55,18 @@ class ItemImages(Dataset):
         return {**sample, "image": self.transform(image if box is None else cut(image, box, self.square))}
 
 
+def titled(frame: pd.DataFrame, template: str) -> pd.DataFrame:
+    """`frame` with each title rewritten by `template`, a format string over the item's columns (e.g.
+    "{category}: {title}", so that image-title training sees the category); "{title}": unchanged."""
+    if template == "{title}":
+        return frame
+    try:
+        titles = [template.format_map(row) for row in frame.fillna("").to_dict("records")]
+    except KeyError as e:
+        raise UserError(f"datamodule.titles={template!r} names {e}; the items have {', '.join(frame)}") from e
+    return frame.assign(title=titles)
+
+
 def collate_skipping(samples: list[dict[str, Any]]) -> Batch:
     """Stack the readable samples; list the reasons for the others under `skipped`."""
     good = [s for s in samples if s["image"] is not None]
@@ -76,9 +89,11 @@ class RetrievalDataModule(pl.LightningDataModule):
         train_transform: Transform | None = None,
         batch_size: int = 32,
         num_workers: int = 2,
+        titles: str = "{title}",
     ) -> None:
         super().__init__()
         self.items = items
+        self.titles = titles
         self.eval_transform = eval_transform
         self.train_transform = train_transform or eval_transform
         self.batch_size = batch_size
@@ -93,7 +108,8 @@ class RetrievalDataModule(pl.LightningDataModule):
 
     def loader(self, split: str, train: bool = False) -> DataLoader:
         """A DataLoader over one split (shuffled and augmented when `train`)."""
-        dataset = ItemImages(self.frame(split), self.train_transform if train else self.eval_transform)
+        frame = titled(self.frame(split), self.titles)
+        dataset = ItemImages(frame, self.train_transform if train else self.eval_transform)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
