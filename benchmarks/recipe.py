@@ -4,8 +4,9 @@ drawings = gallery, Twitter drawings = queries, split by emoji; benchmarks/emoji
 row is a real `python train.py` run (the best checkpoint by validation mAP, then evaluated like
 evaluate.py), on this benchmark's own leaderboard, beside the pretrained encoder it starts from.
 
-    python -m benchmarks.recipe                  # about 60 min on 2 cores
-    python -m benchmarks.recipe --only baseline levers
+    python -m benchmarks.recipe                  # every group below: about 4 h on 2 cores
+    python -m benchmarks.recipe --only baseline levers default   # the levers table (about 55 min)
+    python -m benchmarks.recipe --only seeds     # the default against the category head alone, two seeds
     python -m benchmarks.recipe --only search    # an Optuna search (about 70 min)
     python -m benchmarks.recipe --only wide      # the second search: the first one's best region, the loss
     python -m benchmarks.recipe --only baseline clip   # experiment=clip_finetune's levers

@@ -127,10 +127,10 @@ class ReduceLarge:
 class EvalTransform:
     """Resize the shorter side, centre-crop, normalise: what the encoder was trained with, with the same
     bits as torchvision's `Compose([ToImage(), Resize(..., antialias=True), CenterCrop(...), ToDtype(...,
-    scale=True), Normalize(...)])`. The image becomes a uint8 tensor first (resizing a tensor costs 0.9 ms
-    per 128 px image, a PIL image 1.45 ms), and the steps are torchvision's functional kernels called in
-    turn: the `Compose` of transforms around them, flattening and re-wrapping the input at every step,
-    made a 128 px image's 0.47 ms 0.55 ms. Bounded work for any image: a large one is first shrunk by an
+    scale=True), Normalize(...)])`. The image becomes a uint8 tensor first (resizing it is faster than
+    resizing the PIL image), and torchvision's functional kernels are called in turn: the transforms'
+    `Compose` flattened and re-wrapped the input at every step (0.55 ms per 128 px image, 0.47 ms without;
+    docs/inference.md). Bounded work for any image: a large one is first shrunk by an
     integer factor (`ReduceLarge`: only where its shorter side is at least twice the resize side), one
     thinner than `MAX_ASPECT`:1 cut to that (`BoundAspect`), so no image costs much more than an ordinary
     one; the normalisation runs on one thread (`ToNormalized`)."""
